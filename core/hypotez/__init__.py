@@ -1,0 +1,109 @@
+"""hypotez: a pluggy plugin framework for LLM work.
+
+    >>> import hypotez
+    >>> with hypotez.Session() as session:            # doctest: +SKIP
+    ...     reply = session.ask("Hello, how are you?")
+    ...     print(reply.text, reply.sentiment.label)
+
+Names are imported lazily so that ``import hypotez`` stays fast; everything listed in
+``__all__`` is public API, everything else (and every module whose name starts with ``_``) is not.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # sessions and settings
+    "Session": "hypotez.session",
+    "AsyncSession": "hypotez.session",
+    "Settings": "hypotez.settings",
+    # plugins
+    "hookimpl": "hypotez.hookspecs",
+    "hookspec": "hypotez.hookspecs",
+    "make_plugin_manager": "hypotez.plugins",
+    "get_plugin_manager": "hypotez.plugins",
+    "reset_plugin_manager": "hypotez.plugins",
+    "Register": "hypotez.plugins",
+    # protocols
+    "ChatBackend": "hypotez.protocols",
+    "SentimentAnalyzer": "hypotez.protocols",
+    "Storage": "hypotez.protocols",
+    "VisionBackend": "hypotez.protocols",
+    "Trainer": "hypotez.protocols",
+    "texts_of": "hypotez.protocols",
+    # data
+    "Message": "hypotez.models",
+    "ChatOptions": "hypotez.models",
+    "Reply": "hypotez.models",
+    "ReplyChunk": "hypotez.models",
+    "Usage": "hypotez.models",
+    "Sentiment": "hypotez.models",
+    "ModelInfo": "hypotez.models",
+    "Turn": "hypotez.models",
+    "Dialogue": "hypotez.models",
+    "DialogueInfo": "hypotez.models",
+    "ImageDescription": "hypotez.models",
+    "TrainingExample": "hypotez.models",
+    "JobRecord": "hypotez.models",
+    "Assistant": "hypotez.models",
+    "validate_id": "hypotez.models",
+    "SCHEMA_VERSION": "hypotez.models",
+    "Image": "hypotez.images",
+    "load_image": "hypotez.images",
+    # errors
+    "HypotezError": "hypotez.errors",
+    "ConfigError": "hypotez.errors",
+    "PluginError": "hypotez.errors",
+    "MissingDependencyError": "hypotez.errors",
+    "InputError": "hypotez.errors",
+    "BackendError": "hypotez.errors",
+    "AuthenticationError": "hypotez.errors",
+    "NotFoundError": "hypotez.errors",
+    "RateLimitError": "hypotez.errors",
+    "ServerError": "hypotez.errors",
+    "BackendTimeoutError": "hypotez.errors",
+    "BackendConnectionError": "hypotez.errors",
+    "ContextLengthError": "hypotez.errors",
+    "StorageError": "hypotez.errors",
+    "DialogueNotFoundError": "hypotez.errors",
+    "CorruptDataError": "hypotez.errors",
+    "ConflictError": "hypotez.errors",
+    "TrainingDataError": "hypotez.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hypotez' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from hypotez.errors import *  # noqa: F403
+    from hypotez.hookspecs import hookimpl, hookspec
+    from hypotez.images import Image, load_image
+    from hypotez.models import *  # noqa: F403
+    from hypotez.plugins import Register, get_plugin_manager, make_plugin_manager, reset_plugin_manager
+    from hypotez.protocols import (
+        ChatBackend,
+        SentimentAnalyzer,
+        Storage,
+        Trainer,
+        VisionBackend,
+        texts_of,
+    )
+    from hypotez.session import AsyncSession, Session
+    from hypotez.settings import Settings

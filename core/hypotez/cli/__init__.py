@@ -1,0 +1,49 @@
+"""The ``hypotez`` command line.
+
+Built-in commands live in one small module each; plugins add theirs through the
+``register_commands`` hook. Heavy libraries are imported inside command functions only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hypotez import __version__
+from hypotez.cli.common import GlobalOptions, run_guarded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="hypotez")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A hypotez.toml to read.")
+@click.option("--home", type=click.Path(file_okay=False), help="Data directory [env: HYPOTEZ_HOME].")
+@click.option("--storage", help="Storage URL, e.g. file:///data or s3://bucket/prefix [env: HYPOTEZ_STORAGE].")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, home: str | None, storage: str | None) -> None:
+    """hypotez: chat, sentiment, vision and fine-tuning through plugins.
+
+    With OPENAI_API_KEY set the OpenAI plugin answers; without it the offline local stack does.
+    """
+    ctx.obj = GlobalOptions(config_file=config_file, home=home, storage=storage)
+
+
+def _add_builtin_commands(group: click.Group) -> None:
+    from hypotez.cli import ask, dialogues, plugins, sentiment
+
+    for module in (ask, dialogues, plugins, sentiment):
+        module.register(group)
+
+
+def build_cli() -> click.Group:
+    """The CLI with the built-in commands and every plugin's commands."""
+    from hypotez.plugins import get_plugin_manager
+
+    _add_builtin_commands(cli)
+    get_plugin_manager().hook.register_commands(cli=cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hypotez`` script."""
+    sys.exit(run_guarded(lambda: build_cli().main(args=argv, prog_name="hypotez", standalone_mode=False)))

@@ -1,0 +1,67 @@
+"""``hypotez ask``: one question, with the reply's sentiment, stored in a dialogue."""
+
+from __future__ import annotations
+
+import click
+
+from hypotez.cli.common import echo_json, sentiment_text, session
+
+
+@click.command()
+@click.argument("message", nargs=-1, required=True)
+@click.option("--chat", "chat_name", help="Chat backend name [env: HYPOTEZ_CHAT].")
+@click.option("--model", help="Model name [env: HYPOTEZ_MODEL].")
+@click.option("--system", help="System instruction.")
+@click.option("--dialogue", "dialogue_id", help="Continue this stored dialogue.")
+@click.option("--analyzer", help="Sentiment analyzer for this call [env: HYPOTEZ_SENTIMENT].")
+@click.option("--temperature", type=float)
+@click.option("--max-tokens", type=click.IntRange(min=1))
+@click.option("--stream/--no-stream", default=False, help="Print the reply as it arrives.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+def ask(
+    message: tuple[str, ...],
+    chat_name: str | None,
+    model: str | None,
+    system: str | None,
+    dialogue_id: str | None,
+    analyzer: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    stream: bool,
+    as_json: bool,
+) -> None:
+    """Ask MESSAGE; print the reply and its sentiment; keep both in a dialogue."""
+    text = " ".join(message)
+    with session(chat=chat_name, sentiment=analyzer, model=model, system=system, dialogue_id=dialogue_id) as s:
+        kwargs = {"temperature": temperature, "max_tokens": max_tokens}
+        if stream and not as_json:
+            reply = None
+            for chunk in s.stream(text, **kwargs):
+                if chunk.reply is not None:
+                    reply = chunk.reply
+                else:
+                    click.echo(chunk.delta, nl=False)
+            click.echo()
+        else:
+            reply = s.ask(text, **kwargs)
+            if not as_json:
+                click.echo(reply.text)
+        assert reply is not None
+        if as_json:
+            echo_json(
+                {
+                    "text": reply.text,
+                    "model": reply.model,
+                    "backend": reply.backend,
+                    "finish_reason": reply.finish_reason,
+                    "usage": reply.usage.to_dict(),
+                    "sentiment": reply.sentiment.to_dict() if reply.sentiment else None,
+                    "dialogue_id": s.dialogue_id,
+                }
+            )
+        else:
+            click.echo(f"[sentiment: {sentiment_text(reply.sentiment)}; dialogue: {s.dialogue_id}]", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(ask)

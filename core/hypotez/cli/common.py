@@ -1,0 +1,90 @@
+"""What every CLI command shares: global options, building a session, turning errors into
+messages and exit codes.
+
+Exit codes: 0 success, 1 a runtime failure (backend, storage, plugin), 2 bad input or usage,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+
+if TYPE_CHECKING:
+    from hypotez.session import Session
+    from hypotez.settings import Settings
+
+
+@attrs.define
+class GlobalOptions:
+    config_file: str | None = None
+    home: str | None = None
+    storage: str | None = None
+
+    def settings(self, **overrides: Any) -> Settings:
+        from hypotez.settings import Settings
+
+        return Settings.load(
+            config_file=self.config_file,
+            **{k: v for k, v in {"home": self.home, "storage": self.storage, **overrides}.items() if v is not None},
+        )
+
+
+def global_options() -> GlobalOptions:
+    ctx = click.get_current_context()
+    obj = ctx.find_object(GlobalOptions)
+    return obj if obj is not None else GlobalOptions()
+
+
+@contextmanager
+def session(**kwargs: Any) -> Iterator[Session]:
+    """A session from the global options; keyword arguments go to :class:`hypotez.Session`."""
+    from hypotez.session import Session
+
+    settings = global_options().settings()
+    with Session(settings=settings, **kwargs) as s:
+        yield s
+
+
+def run_guarded(func: Callable[[], Any]) -> int:
+    """Run the CLI, turning errors into a one-line message and an exit code."""
+    from hypotez.errors import HypotezError, InputError
+
+    try:
+        result = func()
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except InputError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 2
+    except HypotezError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 1
+    except BrokenPipeError:  # `hypotez ... | head`
+        sys.stderr.close()
+        return 0
+    return result if isinstance(result, int) else 0
+
+
+def echo_json(data: Any) -> None:
+    import json
+
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def sentiment_text(sentiment: Any) -> str:
+    return "" if sentiment is None else f"{sentiment.label} ({sentiment.score:+.2f}, {sentiment.backend})"

@@ -1,0 +1,79 @@
+"""``hypotez dialogues list|show|export|delete``: what the storage holds."""
+
+from __future__ import annotations
+
+import click
+
+from hypotez.cli.common import echo_json, global_options, sentiment_text
+
+
+def _storage():  # type: ignore[no-untyped-def]
+    from hypotez.backends import open_storage
+    from hypotez.plugins import get_plugin_manager
+
+    settings = global_options().settings()
+    return open_storage(settings.storage, settings, get_plugin_manager().registry)
+
+
+@click.group()
+def dialogues() -> None:
+    """List, show, export and delete stored dialogues."""
+
+
+@dialogues.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json: bool) -> None:
+    """List stored dialogues, oldest first."""
+    infos = _storage().list_dialogues()
+    if as_json:
+        echo_json([i.to_dict() for i in infos])
+        return
+    if not infos:
+        click.echo("No dialogues yet. Start one with: hypotez ask 'Hello'", err=True)
+    for info in infos:
+        click.echo(f"{info.id}  {info.created:%Y-%m-%d %H:%M}  {info.title or (info.system or '')[:50]}")
+
+
+@dialogues.command()
+@click.argument("dialogue_id")
+def show(dialogue_id: str) -> None:
+    """Print a dialogue turn by turn, with each turn's sentiment."""
+    dialogue = _storage().load_dialogue(dialogue_id)
+    if dialogue.info.system:
+        click.echo(f"system: {dialogue.info.system}")
+    for turn in dialogue.turns:
+        mood = f"  [{sentiment_text(turn.sentiment)}]" if turn.sentiment else ""
+        click.echo(f"{turn.role}: {turn.content}{mood}")
+
+
+@dialogues.command()
+@click.argument("dialogue_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "jsonl", "markdown"]), default="json", show_default=True,
+    help="json: everything stored; jsonl: one chat fine-tuning example; markdown: for reading.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+def export(dialogue_id: str, fmt: str, output: str | None) -> None:
+    """Export a dialogue as JSON, chat JSONL or Markdown."""
+    from hypotez.export import export_dialogue
+    from hypotez.files import atomic_write_text
+
+    text = export_dialogue(_storage().load_dialogue(dialogue_id), fmt)
+    if output:
+        atomic_write_text(output, text)
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@dialogues.command()
+@click.argument("dialogue_id")
+@click.confirmation_option(prompt="Delete this dialogue for good?")
+def delete(dialogue_id: str) -> None:
+    """Delete a stored dialogue."""
+    _storage().delete_dialogue(dialogue_id)
+    click.echo(f"Deleted {dialogue_id}", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(dialogues)

@@ -1,0 +1,49 @@
+"""``hypotez sentiment``: analyse texts given as arguments, a file, or standard input."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hypotez.cli.common import session
+
+#: Inputs longer than this get a progress bar (on a terminal's stderr).
+PROGRESS_THRESHOLD = 200
+BATCH = 64
+
+
+@click.command()
+@click.argument("texts", nargs=-1)
+@click.option("-a", "--analyzer", help="Analyzer name (textblob, vader, keywords, e5, llm...).")
+@click.option(
+    "-f", "--file", "file", type=click.File("r", encoding="utf-8"), help="One text per line; '-' for stdin."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def sentiment(texts: tuple[str, ...], analyzer: str | None, file: click.utils.LazyFile | None, as_json: bool) -> None:
+    """Print the sentiment of each TEXT (or each line of --file)."""
+    lines = list(texts)
+    if file is not None:
+        lines.extend(line.rstrip("\r\n") for line in file)
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise click.UsageError("Give texts as arguments or with --file (one per line).")
+    with session(sentiment=analyzer) as s:
+        results = []
+        batches = range(0, len(lines), BATCH)
+        if len(lines) > PROGRESS_THRESHOLD:
+            with click.progressbar(batches, label="Analysing", file=click.get_text_stream("stderr")) as bar:
+                for start in bar:
+                    results.extend(s.analyze(lines[start : start + BATCH]))
+        else:
+            for start in batches:
+                results.extend(s.analyze(lines[start : start + BATCH]))
+    for text, result in zip(lines, results, strict=True):
+        if as_json:
+            click.echo(json.dumps({"text": text, **result.to_dict()}, ensure_ascii=False))
+        else:
+            click.echo(f"{result.label:<8} {result.score:+.3f}  {text}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(sentiment)

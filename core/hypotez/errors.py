@@ -1,0 +1,93 @@
+"""The errors hypotez raises.
+
+Everything derives from :class:`HypotezError`, so an application can catch one class. Each
+message says what went wrong *and* what to do next; callers never need to parse it.
+"""
+
+from __future__ import annotations
+
+
+class HypotezError(Exception):
+    """Root of every error hypotez raises on purpose."""
+
+
+class ConfigError(HypotezError):
+    """Settings are missing or contradictory (no backend, no API key, a bad TOML file...)."""
+
+
+class PluginError(HypotezError):
+    """A plugin failed to load, registered badly, or a name is unknown or taken twice."""
+
+
+class MissingDependencyError(PluginError):
+    """A backend's optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, backend: str, module: str, extra: str) -> None:
+        self.backend, self.module, self.extra = backend, module, extra
+        super().__init__(
+            f"The {backend!r} backend needs the {module!r} package, which is not installed. "
+            f"Install it with: pip install 'hypotez[{extra}]'"
+        )
+
+
+class InputError(HypotezError, ValueError):
+    """Bad input from the caller: an invalid id, a non-image, an invalid training row..."""
+
+
+class BackendError(HypotezError):
+    """A remote or local model backend failed. Subclasses say how."""
+
+
+class AuthenticationError(BackendError):
+    """The backend rejected the credentials (HTTP 401/403)."""
+
+
+class NotFoundError(BackendError):
+    """The backend does not know the model, file or job that was asked for (HTTP 404)."""
+
+
+class RateLimitError(BackendError):
+    """The backend kept answering 429 after the bounded retries."""
+
+
+class ServerError(BackendError):
+    """The backend kept failing with 5xx after the bounded retries."""
+
+
+class BackendTimeoutError(BackendError, TimeoutError):
+    """The backend did not answer in time, after the bounded retries."""
+
+
+class BackendConnectionError(BackendError, ConnectionError):
+    """The backend could not be reached or dropped the connection, after the bounded retries."""
+
+
+class ContextLengthError(BackendError, InputError):
+    """The prompt (dialogue history included) does not fit the model's context window."""
+
+
+class StorageError(HypotezError):
+    """A storage backend could not read or write."""
+
+
+class DialogueNotFoundError(StorageError, KeyError):
+    """No dialogue (or record) with that id exists in this storage."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptDataError(StorageError):
+    """Stored data cannot be parsed. It is reported with its location and never overwritten."""
+
+
+class ConflictError(StorageError):
+    """A concurrent writer won every retry of a conditional write."""
+
+
+class TrainingDataError(InputError):
+    """Training data failed validation; ``report`` holds every problem found."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -1,0 +1,416 @@
+"""The data that crosses a boundary: between plugins, to storage, to the user.
+
+Every class is a frozen attrs class. Whatever is stored has ``to_dict()`` / ``from_dict()`` giving
+plain JSON types; stored envelopes carry :data:`SCHEMA_VERSION` so that a later release can read
+(or refuse, loudly) what an earlier one wrote. ``raw`` fields hold a backend's own answer for the
+caller's inspection and are never stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+import attrs
+from attrs import field, frozen
+
+from hypotez.errors import InputError
+
+SCHEMA_VERSION = 1
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+Label = Literal["positive", "negative", "neutral"]
+LABELS: tuple[str, ...] = ("positive", "negative", "neutral")
+
+# Ids become file names and object keys: keep them to a safe alphabet so that no id can leave
+# its folder or prefix ("..", "/", "\\", NUL, a leading dot are all impossible).
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def validate_id(value: str, kind: str = "dialogue") -> str:
+    """Return ``value`` if it is a safe id, else raise :class:`InputError` naming it."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value) or ".." in value:
+        raise InputError(
+            f"Invalid {kind} id {value!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit and without '..'."
+        )
+    return value
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _parse_ts(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO-8601 timestamp, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+def _check_role(_inst: object, _attr: object, value: str) -> None:
+    if value not in ROLES:
+        raise InputError(f"Unknown message role {value!r}: use one of {', '.join(ROLES)}.")
+
+
+@frozen
+class Message:
+    """One chat message as sent to a chat backend."""
+
+    role: str = field(validator=_check_role)
+    content: str = field(validator=attrs.validators.instance_of(str))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        return cls(role=data["role"], content=data["content"])
+
+
+def messages_from(items: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
+    """Accept ``Message`` objects or ``{"role": ..., "content": ...}`` dicts."""
+    return [m if isinstance(m, Message) else Message.from_dict(m) for m in items]
+
+
+@frozen
+class Usage:
+    """Token counts a backend reports for one request (0 where it reports nothing)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        data = data or {}
+        return cls(
+            int(data.get("prompt_tokens", 0)),
+            int(data.get("completion_tokens", 0)),
+            int(data.get("total_tokens", 0)),
+        )
+
+
+def _check_score(_inst: object, _attr: object, value: float) -> None:
+    if not -1.0 <= value <= 1.0:
+        raise InputError(f"Sentiment score {value!r} is outside [-1, 1].")
+
+
+def _check_label(_inst: object, _attr: object, value: str) -> None:
+    if value not in LABELS:
+        raise InputError(f"Unknown sentiment label {value!r}: use one of {', '.join(LABELS)}.")
+
+
+@frozen
+class Sentiment:
+    """The sentiment of one text: a label, a score in [-1, 1], and who said so."""
+
+    label: str = field(validator=_check_label)
+    score: float = field(converter=float, validator=_check_score)
+    backend: str
+    raw: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping, eq=False)
+
+    @classmethod
+    def from_score(
+        cls,
+        score: float,
+        backend: str,
+        raw: Mapping[str, Any] | None = None,
+        *,
+        neutral_band: float = 0.05,
+    ) -> Sentiment:
+        """Label a score: above ``neutral_band`` is positive, below ``-neutral_band`` negative."""
+        score = max(-1.0, min(1.0, float(score)))
+        if score > neutral_band:
+            label = "positive"
+        elif score < -neutral_band:
+            label = "negative"
+        else:
+            label = "neutral"
+        return cls(label=label, score=score, backend=backend, raw=raw or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "backend": self.backend, "raw": dict(self.raw)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sentiment:
+        return cls(data["label"], data["score"], data["backend"], data.get("raw") or {})
+
+
+@frozen
+class ChatOptions:
+    """Per-request options. ``None`` means "the backend's default"."""
+
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    #: A JSON schema the reply must follow (structured output); the reply text is then JSON.
+    json_schema: Mapping[str, Any] | None = None
+    timeout: float | None = None
+    #: Backend-specific extras, passed through untouched.
+    extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+
+
+@frozen
+class Reply:
+    """What a chat backend answered."""
+
+    text: str
+    model: str
+    usage: Usage = field(factory=Usage)
+    finish_reason: str | None = None
+    sentiment: Sentiment | None = None
+    backend: str = ""
+    raw: Any = field(default=None, eq=False, repr=False)
+
+    def with_sentiment(self, sentiment: Sentiment | None) -> Reply:
+        return attrs.evolve(self, sentiment=sentiment)
+
+
+@frozen
+class ReplyChunk:
+    """One piece of a streamed reply. The last chunk carries the complete :class:`Reply`."""
+
+    delta: str
+    reply: Reply | None = None
+
+
+@frozen
+class ModelInfo:
+    """A model a chat backend can use."""
+
+    id: str
+    backend: str = ""
+    owned_by: str = ""
+    description: str = ""
+
+
+@frozen
+class Turn:
+    """One stored message of a dialogue, with what we learnt about it."""
+
+    role: str = field(validator=_check_role)
+    content: str
+    created: datetime = field(factory=now)
+    model: str | None = None
+    sentiment: Sentiment | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    meta: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+
+    def to_message(self) -> Message:
+        return Message(self.role, self.content)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content, "created": _ts(self.created)}
+        if self.model is not None:
+            out["model"] = self.model
+        if self.sentiment is not None:
+            out["sentiment"] = self.sentiment.to_dict()
+        if self.usage is not None:
+            out["usage"] = self.usage.to_dict()
+        if self.finish_reason is not None:
+            out["finish_reason"] = self.finish_reason
+        if self.meta:
+            out["meta"] = dict(self.meta)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Turn:
+        return cls(
+            role=data["role"],
+            content=data["content"],
+            created=_parse_ts(data["created"]),
+            model=data.get("model"),
+            sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
+            usage=Usage.from_dict(data["usage"]) if data.get("usage") else None,
+            finish_reason=data.get("finish_reason"),
+            meta=data.get("meta") or {},
+        )
+
+    @classmethod
+    def from_reply(cls, reply: Reply) -> Turn:
+        return cls(
+            role="assistant",
+            content=reply.text,
+            model=reply.model,
+            sentiment=reply.sentiment,
+            usage=reply.usage,
+            finish_reason=reply.finish_reason,
+            meta={"backend": reply.backend} if reply.backend else {},
+        )
+
+
+@frozen
+class DialogueInfo:
+    """A dialogue's header: everything but its turns."""
+
+    id: str = field(validator=lambda _i, _a, v: validate_id(v))
+    created: datetime = field(factory=now)
+    title: str = ""
+    system: str | None = None
+    assistant_id: str | None = None
+    meta: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "id": self.id,
+            "created": _ts(self.created),
+            "title": self.title,
+            "system": self.system,
+            "assistant_id": self.assistant_id,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DialogueInfo:
+        check_schema(data)
+        return cls(
+            id=data["id"],
+            created=_parse_ts(data["created"]),
+            title=data.get("title") or "",
+            system=data.get("system"),
+            assistant_id=data.get("assistant_id"),
+            meta=data.get("meta") or {},
+        )
+
+
+@frozen
+class Dialogue:
+    """A whole dialogue: its header and its turns in order."""
+
+    info: DialogueInfo
+    turns: tuple[Turn, ...] = field(converter=tuple, factory=tuple)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def messages(self, *, system: bool = True) -> list[Message]:
+        """The dialogue as chat messages, led by its system instruction when it has one."""
+        out = [Message("system", self.info.system)] if system and self.info.system else []
+        out.extend(t.to_message() for t in self.turns if t.role != "system" or not system)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.info.to_dict(), "turns": [t.to_dict() for t in self.turns]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Dialogue:
+        return cls(DialogueInfo.from_dict(data), [Turn.from_dict(t) for t in data.get("turns", [])])
+
+
+def check_schema(data: Mapping[str, Any]) -> None:
+    """Refuse data written by a newer hypotez instead of misreading it."""
+    version = data.get("schema", SCHEMA_VERSION)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(
+            f"schema version {version!r} is newer than this hypotez understands "
+            f"({SCHEMA_VERSION}); upgrade hypotez to read it"
+        )
+
+
+@frozen
+class ImageDescription:
+    """What a vision backend said about one image."""
+
+    text: str
+    backend: str
+    model: str = ""
+    #: (label, probability) pairs, for classifiers; empty for captioning models.
+    labels: tuple[tuple[str, float], ...] = field(converter=tuple, factory=tuple)
+    #: The parsed JSON when JSON output was asked for.
+    data: Any = None
+    usage: Usage | None = None
+    raw: Any = field(default=None, eq=False, repr=False)
+
+
+@frozen
+class TrainingExample:
+    """One chat fine-tuning example: ``{"messages": [...]}``."""
+
+    messages: tuple[Message, ...] = field(converter=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"messages": [m.to_dict() for m in self.messages]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingExample:
+        return cls(messages_from(data["messages"]))
+
+
+@frozen
+class JobRecord:
+    """A fine-tuning job as hypotez remembers it. Refreshed whenever its status is asked."""
+
+    id: str
+    description: str = ""
+    created: datetime = field(factory=now)
+    model: str = ""
+    status: str = "unknown"
+    backend: str = ""
+    training_file: str | None = None
+    validation_file: str | None = None
+    fine_tuned_model: str | None = None
+    meta: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self, recurse=False)
+        out["created"] = _ts(self.created)
+        out["meta"] = dict(self.meta)
+        return {"schema": SCHEMA_VERSION, **out}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobRecord:
+        check_schema(data)
+        fields = {f.name for f in attrs.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["created"] = _parse_ts(data["created"])
+        return cls(**kwargs)
+
+
+@frozen
+class Assistant:
+    """A local assistant preset: a name, instructions and optionally a model."""
+
+    id: str = field(validator=lambda _i, _a, v: validate_id(v, "assistant"))
+    name: str
+    instructions: str = ""
+    model: str | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, **attrs.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Assistant:
+        check_schema(data)
+        return cls(
+            id=data["id"],
+            name=data.get("name") or data["id"],
+            instructions=data.get("instructions") or "",
+            model=data.get("model"),
+            description=data.get("description") or "",
+        )
+
+
+def as_messages(messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+    """Type helper for backends: a list of :class:`Message` whatever the caller passed."""
+    return cast(list[Message], messages_from(messages))

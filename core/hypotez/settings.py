@@ -1,0 +1,181 @@
+"""Settings, highest precedence first: arguments, environment, ``hypotez.toml``, defaults.
+
+The TOML file is found at the ``config_file`` argument, else ``$HYPOTEZ_CONFIG``, else
+``./hypotez.toml``, else ``$HYPOTEZ_HOME/hypotez.toml``. Its top-level keys are the core
+settings below; tables ``[plugins.NAME]`` hold each plugin's options::
+
+    storage = "s3://my-bucket/hypotez"
+    chat = "openai"
+    model = "gpt-4o-mini"
+
+    [plugins.llamacpp]
+    model_path = "/models/qwen.gguf"
+
+API keys are read from arguments and the environment only, never from the TOML file, so that a
+config file can be shared or committed without leaking one.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from hypotez.errors import ConfigError
+
+T = TypeVar("T")
+
+#: core setting -> environment variable
+ENV_NAMES: dict[str, str] = {
+    "home": "HYPOTEZ_HOME",
+    "storage": "HYPOTEZ_STORAGE",
+    "chat": "HYPOTEZ_CHAT",
+    "sentiment": "HYPOTEZ_SENTIMENT",
+    "vision": "HYPOTEZ_VISION",
+    "trainer": "HYPOTEZ_TRAINER",
+    "model": "HYPOTEZ_MODEL",
+    "openai_api_key": "OPENAI_API_KEY",
+    "openai_base_url": "OPENAI_BASE_URL",
+    "timeout": "HYPOTEZ_TIMEOUT",
+    "max_retries": "HYPOTEZ_MAX_RETRIES",
+}
+_SECRET = {"openai_api_key"}
+
+
+def default_home() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("hypotez", appauthor=False))
+
+
+def _none_if_empty(value: Any) -> Any:
+    return None if value == "" else value
+
+
+@attrs.frozen
+class Settings:
+    """Everything a backend factory may need. Build with :meth:`Settings.load`."""
+
+    home: Path = attrs.field(converter=lambda p: Path(p).expanduser())
+    storage: str
+    chat: str | None = None
+    sentiment: str | None = None
+    vision: str | None = None
+    trainer: str | None = None
+    model: str | None = None
+    openai_api_key: str | None = attrs.field(default=None, repr=False)
+    openai_base_url: str | None = None
+    timeout: float = attrs.field(default=60.0, converter=float)
+    max_retries: int = attrs.field(default=3, converter=int)
+    config_file: Path | None = None
+    _arg_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, repr=False)
+    _file_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, repr=False)
+    _env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Resolve settings. ``overrides`` are core settings, ``options`` per-plugin options."""
+        env = dict(os.environ if env is None else env)
+        unknown = set(overrides) - set(ENV_NAMES)
+        if unknown:
+            raise ConfigError(f"Unknown setting(s) {', '.join(sorted(unknown))}: use {', '.join(ENV_NAMES)}.")
+        path = _find_config(config_file, env, overrides.get("home"))
+        file_values, file_options = _read_toml(path) if path else ({}, {})
+
+        values: dict[str, Any] = {}
+        for key, env_name in ENV_NAMES.items():
+            if overrides.get(key) is not None:
+                values[key] = overrides[key]
+            elif _none_if_empty(env.get(env_name)) is not None:
+                values[key] = env[env_name]
+            elif key in file_values and key not in _SECRET:
+                values[key] = file_values[key]
+        home = Path(values.pop("home", None) or default_home()).expanduser()
+        storage = values.pop("storage", None) or home.as_uri()
+        return cls(
+            home=home,
+            storage=str(storage),
+            config_file=path,
+            arg_options={k: dict(v) for k, v in (options or {}).items()},
+            file_options=file_options,
+            env={k: v for k, v in env.items() if k.startswith(("HYPOTEZ_", "OPENAI_", "AWS_"))},
+            **values,
+        )
+
+    def option(
+        self, plugin: str, key: str, default: T | None = None, cast: Callable[[Any], T] | None = None
+    ) -> T | Any:
+        """A plugin's option: argument, then ``HYPOTEZ_<PLUGIN>_<KEY>``, then the TOML table."""
+        if key in self._arg_options.get(plugin, {}):
+            return self._arg_options[plugin][key]
+        env_name = f"HYPOTEZ_{plugin}_{key}".upper().replace("-", "_")
+        raw: Any
+        if _none_if_empty(self._env.get(env_name)) is not None:
+            raw = self._env[env_name]
+        elif key in self._file_options.get(plugin, {}):
+            raw = self._file_options[plugin][key]
+        else:
+            return default
+        if cast is None:
+            return raw
+        try:
+            return cast(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Option {plugin}.{key} = {raw!r} is invalid ({env_name} or [plugins.{plugin}]): {exc}") from exc
+
+    def env(self, name: str, default: str | None = None) -> str | None:
+        """An environment variable as it was when the settings were loaded (HYPOTEZ_/OPENAI_/AWS_)."""
+        return _none_if_empty(self._env.get(name)) or default
+
+    def evolve(self, **changes: Any) -> Settings:
+        return attrs.evolve(self, **changes)
+
+
+def _find_config(explicit: Any, env: Mapping[str, str], home: Any) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file {str(path)!r} does not exist.")
+        return path
+    if env.get("HYPOTEZ_CONFIG"):
+        path = Path(env["HYPOTEZ_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"HYPOTEZ_CONFIG points to {str(path)!r}, which does not exist.")
+        return path
+    for candidate in (
+        Path.cwd() / "hypotez.toml",
+        Path(home or env.get("HYPOTEZ_HOME") or default_home()).expanduser() / "hypotez.toml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read config file {str(path)!r}: {exc}. Fix or remove it.") from exc
+    plugins = data.pop("plugins", {})
+    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
+        raise ConfigError(f"In {str(path)!r}, [plugins] must hold one table per plugin, e.g. [plugins.llamacpp].")
+    unknown = set(data) - set(ENV_NAMES)
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {', '.join(sorted(unknown))} in {str(path)!r}. "
+            f"Known: {', '.join(k for k in ENV_NAMES if k not in _SECRET)}; plugin options go under [plugins.NAME]."
+        )
+    if _SECRET & set(data):
+        raise ConfigError(f"{str(path)!r} holds an API key: remove it and set OPENAI_API_KEY in the environment instead.")
+    return data, plugins

@@ -1,0 +1,2 @@
+# This folder holds the `hypotez` package; it is not a package itself.
+raise ImportError("'plugins' is a source folder, not a package: use `import hypotez_<name>`.")

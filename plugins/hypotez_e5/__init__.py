@@ -1,0 +1,1 @@
+"""hypotez_e5: under construction (registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""hypotez_imagenet: under construction (registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""hypotez_llamacpp: under construction (registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""hypotez_openai: under construction (registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""hypotez_s3: under construction (registers nothing yet)."""

@@ -1,0 +1,45 @@
+"""Sentiment with VADER, tuned for short social-media English."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hypotez import MissingDependencyError, Sentiment, SentimentAnalyzer, hookimpl, texts_of
+
+
+class VaderAnalyzer(SentimentAnalyzer):
+    """VADER's ``compound`` is the score; its usual ±0.05 thresholds give the label."""
+
+    name = "vader"
+
+    def __init__(self) -> None:
+        try:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        except ImportError as exc:
+            raise MissingDependencyError("vader", "vaderSentiment", "vader") from exc
+        self._analyzer = SentimentIntensityAnalyzer()
+
+    def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
+        out = []
+        for text in texts_of(texts):
+            scores = self._analyzer.polarity_scores(text)
+            out.append(Sentiment.from_score(scores["compound"], self.name, scores))
+        return out
+
+
+def _available(settings: Any) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vaderSentiment") is not None
+
+
+@hookimpl
+def register_sentiment_analyzers(register: Any) -> None:
+    register(
+        "vader",
+        lambda settings: VaderAnalyzer(),
+        priority=50,
+        available=_available,
+        description="VADER compound score (English, social media)",
+    )

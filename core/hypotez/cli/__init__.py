@@ -29,10 +29,16 @@ def cli(ctx: click.Context, config_file: str | None, home: str | None, storage: 
 
 
 def _add_builtin_commands(group: click.Group) -> None:
-    from hypotez.cli import ask, dialogues, plugins, sentiment
+    """Every module of this package with a ``register(group)`` function adds its commands."""
+    import importlib
+    import pkgutil
 
-    for module in (ask, dialogues, plugins, sentiment):
-        module.register(group)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name != "common" and not info.name.startswith("_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            register = getattr(module, "register", None)
+            if register is not None:
+                register(group)
 
 
 def build_cli() -> click.Group:

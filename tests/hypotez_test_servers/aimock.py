@@ -1,4 +1,4 @@
-"""The aimock OpenAI-compatible server (npm ``@copilotkit/aimock``, pinned in ``tests/package.json``).
+"""The aimock OpenAI-compatible server (npm ``@copilotkit/aimock``, pinned in tests/package.json).
 
 Enable in a conftest::
 

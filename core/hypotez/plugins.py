@@ -110,7 +110,11 @@ class PluginManager(pluggy.PluginManager):
                 self._registry = Registry(self)
             return self._registry
 
-    def add_plugin(self, plugin: object, name: str, distribution: str = "", version: str = "") -> None:
+    def add_plugin(self, plugin: object, name: str | None = None, distribution: str = "", version: str = "") -> None:
+        """Register a plugin object or module under ``name`` (default: pluggy's canonical name)."""
+        name = name or self.get_canonical_name(plugin)
+        if self.has_plugin(name):
+            raise PluginError(f"A plugin named {name!r} is already registered; pick another name.")
         self.register(plugin, name=name)
         self.infos[name] = PluginInfo(name, distribution, version)
         self._registry = None  # registrations must be collected again
@@ -138,8 +142,7 @@ def make_plugin_manager(
     if entry_points:
         _load_entry_points(pm, _names(env.get("HYPOTEZ_PLUGINS")), _names(env.get("HYPOTEZ_DISABLE_PLUGINS")) or set())
     for plugin in plugins:
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        pm.add_plugin(plugin, name)
+        pm.add_plugin(plugin)
     return pm
 
 

@@ -285,10 +285,11 @@ class Session(_Base):
         messages, options = self._prepare(message, system, model, temperature, max_tokens, json_schema, extra)
         final: Reply | None = None
         for chunk in self.chat_backend.stream(messages, options):
+            # The backend's last chunk carries the whole reply, and may carry a last delta too.
+            if chunk.delta:
+                yield ReplyChunk(chunk.delta)
             if chunk.reply is not None:
                 final = chunk.reply
-            elif chunk.delta:
-                yield chunk
         if final is None:
             raise InputError(f"The chat backend {self.chat_backend.name!r} ended its stream without a reply.")
         yield ReplyChunk("", self._complete(message, final, analyzer))
@@ -380,10 +381,11 @@ class AsyncSession(_Base):
         messages, options = self._prepare(message, system, model, temperature, max_tokens, json_schema, extra)
         final: Reply | None = None
         async for chunk in self.chat_backend.astream(messages, options):
+            # The backend's last chunk carries the whole reply, and may carry a last delta too.
+            if chunk.delta:
+                yield ReplyChunk(chunk.delta)
             if chunk.reply is not None:
                 final = chunk.reply
-            elif chunk.delta:
-                yield chunk
         if final is None:
             raise InputError(f"The chat backend {self.chat_backend.name!r} ended its stream without a reply.")
         yield ReplyChunk("", await self._complete(message, final, analyzer))

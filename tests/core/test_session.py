@@ -1,0 +1,174 @@
+"""The session, over the real third-party ``echo`` chat plugin and the real file storage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hypotez
+from hypotez import (
+    AsyncSession,
+    ConfigError,
+    DialogueNotFoundError,
+    InputError,
+    PluginError,
+    Session,
+)
+
+
+def echoed(reply: hypotez.Reply) -> dict:
+    return json.loads(reply.text)
+
+
+def test_ask_sends_the_whole_history_and_stores_both_turns(home: Path) -> None:
+    with Session(chat="echo", system="Be kind.") as s:
+        first = s.ask("Hello, how are you?")
+        assert echoed(first)["roles"] == ["system", "user"]
+        second = s.ask("Tell me more!")
+        assert echoed(second)["roles"] == ["system", "user", "assistant", "user"]
+        assert echoed(second)["last"] == "Tell me more!"
+        stored = s.storage.load_dialogue(s.dialogue_id)
+    assert [t.role for t in stored.turns] == ["user", "assistant", "user", "assistant"]
+    assert stored.turns[3].content == second.text
+    assert stored.info.system == "Be kind."
+    assert (home / "dialogues" / f"{stored.id}.jsonl").is_file()
+
+
+def test_each_turn_carries_its_sentiment(home: Path) -> None:
+    with Session(chat="echo", sentiment="shouty") as s:
+        reply = s.ask("Is this good?")
+        user, answer = s.storage.load_dialogue(s.dialogue_id).turns
+    assert user.sentiment.label == "negative" and user.sentiment.backend == "shouty"
+    assert answer.sentiment == reply.sentiment
+    assert answer.model == reply.model and answer.usage == reply.usage and answer.finish_reason == "stop"
+    assert reply.backend == "echo"
+
+
+def test_analyzer_can_be_chosen_per_call(home: Path) -> None:
+    with Session(chat="echo", sentiment="keywords") as s:
+        assert s.ask("hi", analyzer="shouty").sentiment.backend == "shouty"
+        assert s.ask("hi").sentiment.backend == "keywords"
+        assert [r.label for r in s.analyze(["not good", "great!"], analyzer="shouty")] == ["neutral", "positive"]
+
+
+def test_a_dialogue_is_resumed_by_id_in_a_new_session(home: Path) -> None:
+    with Session(chat="echo", system="S") as s:
+        s.ask("one")
+        dialogue_id = s.dialogue_id
+    with Session(chat="echo", dialogue_id=dialogue_id) as s2:
+        reply = s2.ask("two")
+        assert echoed(reply)["roles"] == ["system", "user", "assistant", "user"]
+        assert len(s2.dialogue.turns) == 4
+
+
+def test_new_dialogue_starts_afresh(home: Path) -> None:
+    with Session(chat="echo") as s:
+        s.ask("one")
+        first = s.dialogue_id
+        s.new_dialogue()
+        assert echoed(s.ask("two"))["n"] == 1
+        assert s.dialogue_id != first
+        assert len(s.storage.list_dialogues()) == 2
+
+
+def test_store_and_sentiment_can_be_switched_off(home: Path) -> None:
+    with Session(chat="echo", sentiment=False, store=False) as s:
+        reply = s.ask("x")
+        assert reply.sentiment is None
+        assert echoed(s.ask("y"))["n"] == 3  # the history is still kept in memory
+        assert len(s.dialogue.turns) == 4
+    assert not (home / "dialogues").exists()
+
+
+def test_options_reach_the_backend(home: Path) -> None:
+    with Session(chat="echo", model="echo-2") as s:
+        body = echoed(s.ask("x", temperature=0.25))
+    assert body["model"] == "echo-2" and body["temperature"] == 0.25
+
+
+def test_streaming_stores_the_reply_too(home: Path) -> None:
+    with Session(chat="echo") as s:
+        chunks = list(s.stream("streamed"))
+        assert chunks[-1].reply is not None
+        assert "".join(c.delta for c in chunks) == chunks[-1].reply.text
+        assert s.dialogue.turns[-1].content == chunks[-1].reply.text
+
+
+async def test_async_session_mirrors_the_sync_one(home: Path) -> None:
+    async with AsyncSession(chat="echo", sentiment="shouty") as s:
+        await s.ask("a?")
+        reply = await s.ask("b!")
+        assert echoed(reply)["n"] == 3
+        assert reply.sentiment is not None
+        chunks = [c async for c in s.stream("c")]
+        assert chunks[-1].reply is not None
+        assert [r.label for r in await s.analyze(["x!", "y?"])] == ["positive", "negative"]
+        assert [m.id for m in await s.list_models()] == ["echo-1", "echo-2"]
+        dialogue = await s.storage.aload_dialogue(s.dialogue_id)
+    assert len(dialogue.turns) == 6
+
+
+def test_list_models(home: Path) -> None:
+    with Session(chat="echo") as s:
+        assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]
+
+
+@pytest.mark.parametrize("message", ["", "   ", None, 5])
+def test_empty_or_non_text_message_is_refused(home: Path, message: object) -> None:
+    with Session(chat="echo") as s, pytest.raises(InputError, match="message is empty"):
+        s.ask(message)  # type: ignore[arg-type]
+
+
+def test_unknown_dialogue_id(home: Path) -> None:
+    with pytest.raises(DialogueNotFoundError, match="No dialogue 'nope'"):
+        Session(chat="echo", dialogue_id="nope")
+
+
+def test_path_traversal_dialogue_id(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret.jsonl").write_text("{}\n")
+    with pytest.raises(InputError, match="Invalid dialogue id"):
+        Session(chat="echo", dialogue_id="../secret")
+
+
+def test_unknown_backend_names(home: Path) -> None:
+    with Session(chat="nope") as s, pytest.raises(PluginError, match="No chat backend named 'nope'"):
+        s.ask("x")
+    with Session(chat="echo", sentiment="nope") as s, pytest.raises(PluginError, match="sentiment backend named 'nope'"):
+        s.ask("x")
+
+
+def test_no_chat_backend_at_all_says_how_to_get_one(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYPOTEZ_PLUGINS", "files")
+    hypotez.reset_plugin_manager()
+    with Session() as s, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        s.ask("x")
+
+
+def test_unknown_storage_scheme(home: Path) -> None:
+    with Session(chat="echo", storage="ftp://host/x") as s, pytest.raises(ConfigError, match="ftp://"):
+        s.ask("x")
+
+
+def test_describe_image_checks_input_before_any_backend(home: Path, tmp_path: Path) -> None:
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("hello")
+    with Session(vision="nope") as s:
+        with pytest.raises(InputError, match=r"notes\.png.*not a PNG"):
+            s.describe_image(not_image)
+        with pytest.raises(InputError, match="does not exist"):
+            s.describe_image(tmp_path / "missing.jpg")
+        with pytest.raises(InputError, match="detail"):
+            s.describe_image(not_image, detail="ultra")
+
+
+def test_assistant_presets(home: Path) -> None:
+    with Session(chat="echo") as s:
+        s.storage.save_assistant(hypotez.Assistant(id="poet", name="Poet", instructions="Rhyme.", model="echo-2"))
+        s.use_assistant("poet")
+        body = echoed(s.ask("x"))
+        assert body["roles"][0] == "system" and body["model"] == "echo-2"
+        assert s.dialogue.info.assistant_id == "poet"
+        with pytest.raises(InputError, match="Unknown assistant 'ghost'.*poet"):
+            s.use_assistant("ghost")

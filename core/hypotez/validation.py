@@ -1,0 +1,430 @@
+"""Check training data before anything leaves the machine.
+
+The checks follow OpenAI's cookbook notebook "Data preparation and analysis for chat model
+fine-tuning", made stricter where hypotez would otherwise drop data silently:
+
+Errors (any one blocks an upload), each reported with its file and line:
+
+``invalid_json``                   a JSONL line is not JSON
+``bad_row``                        a CSV row cannot be read (wrong number of fields...)
+``data_type``                      the example is not an object
+``missing_messages_list``          no ``messages`` list, or an empty one
+``example_unrecognized_key``       a top-level key other than ``messages``
+``message_data_type``              a message is not an object
+``message_missing_key``            a message lacks ``role`` or ``content``
+``message_unrecognized_key``       a message key other than ``role``/``content`` (``name``,
+                                   ``weight``, tool calls are not carried by hypotez)
+``unrecognized_role``              a role other than system, user, assistant
+``missing_content``                empty or non-string content
+``example_missing_assistant_message``  no assistant message to learn from
+``too_long``                       over the model's per-example token limit (OpenAI would
+                                   truncate it, cutting off the reply it should learn)
+``too_few_examples``               fewer than 10 examples (OpenAI's minimum)
+
+Warnings (reported, do not block): examples without a system or user message, duplicate
+examples, files in a folder that were skipped, a model whose price is unknown.
+
+Statistics: messages, total tokens and assistant tokens per example (min, max, mean, median,
+p5, p95), and a :class:`~hypotez.datasets.pricing.CostEstimate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from hypotez.datasets.pricing import CostEstimate, context_limit, estimate_cost
+from hypotez.datasets.records import Dataset, Record, from_items
+from hypotez.errors import TrainingDataError
+from hypotez.models import TrainingExample
+
+MIN_EXAMPLES = 10
+KNOWN_ROLES = ("system", "user", "assistant")
+KNOWN_MESSAGE_KEYS = ("role", "content")
+
+#: code -> what to do about it (shown once per kind in the report).
+ERROR_HELP: dict[str, str] = {
+    "invalid_json": "each line must be one JSON object",
+    "bad_row": "fix the CSV row (quote fields that contain the delimiter, quotes or newlines)",
+    "data_type": 'each example must be a JSON object {"messages": [...]}',
+    "missing_messages_list": 'give each example a non-empty "messages" list',
+    "example_unrecognized_key": 'an example holds only "messages"; remove the other keys',
+    "message_data_type": 'each message must be an object {"role": ..., "content": ...}',
+    "message_missing_key": 'each message needs "role" and "content"',
+    "message_unrecognized_key": 'messages hold only "role" and "content"; remove the other keys',
+    "unrecognized_role": "use the roles system, user and assistant",
+    "missing_content": "content must be non-empty text",
+    "example_missing_assistant_message": "add the assistant reply the model should learn",
+    "too_long": "shorten the example or split the dialogue (or raise max_tokens_per_example)",
+    "too_few_examples": f"OpenAI needs at least {MIN_EXAMPLES} examples; add more",
+}
+MAX_LISTED = 10  # locations listed per kind in the text report
+
+
+@attrs.frozen
+class Issue:
+    """One problem, where it is, and what it is."""
+
+    code: str
+    message: str
+    location: str = ""
+    line: int | None = None
+    example: int | None = None  # 0-based index in the dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Distribution:
+    """min, max, mean, median, p5 and p95 of per-example numbers."""
+
+    min: float = 0
+    max: float = 0
+    mean: float = 0.0
+    median: float = 0.0
+    p5: float = 0.0
+    p95: float = 0.0
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Distribution:
+        if not values:
+            return cls()
+        ordered = sorted(values)
+        return cls(
+            min=ordered[0],
+            max=ordered[-1],
+            mean=sum(ordered) / len(ordered),
+            median=quantile(ordered, 0.5),
+            p5=quantile(ordered, 0.05),
+            p95=quantile(ordered, 0.95),
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return attrs.asdict(self)
+
+    def render(self) -> str:
+        return (
+            f"min {self.min:g}, max {self.max:g}, mean {self.mean:.1f}, median {self.median:g}, "
+            f"p5 {self.p5:.1f}, p95 {self.p95:.1f}"
+        )
+
+
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default) on sorted values."""
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+@attrs.frozen
+class ValidationReport:
+    """Everything validation found. ``ok`` is True when nothing blocks an upload."""
+
+    model: str
+    encoding: str | None
+    n_examples: int
+    max_tokens_per_example: int
+    errors: tuple[Issue, ...] = attrs.field(converter=tuple, factory=tuple)
+    warnings: tuple[Issue, ...] = attrs.field(converter=tuple, factory=tuple)
+    messages_per_example: Distribution = attrs.field(factory=Distribution)
+    tokens_per_example: Distribution = attrs.field(factory=Distribution)
+    assistant_tokens_per_example: Distribution = attrs.field(factory=Distribution)
+    total_tokens: int = 0
+    #: tokens of each example, in order (empty when tokens were not counted)
+    token_counts: tuple[int, ...] = attrs.field(converter=tuple, factory=tuple, repr=False)
+    n_missing_system: int = 0
+    n_missing_user: int = 0
+    cost: CostEstimate | None = None
+    sources: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error_counts(self) -> dict[str, int]:
+        return dict(Counter(e.code for e in self.errors))
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`~hypotez.errors.TrainingDataError` (carrying this report) on errors."""
+        if self.errors:
+            raise TrainingDataError(
+                f"The training data has {len(self.errors)} problem(s); nothing was uploaded.\n"
+                + self.render(),
+                report=self,
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "model": self.model,
+            "encoding": self.encoding,
+            "n_examples": self.n_examples,
+            "max_tokens_per_example": self.max_tokens_per_example,
+            "error_counts": self.error_counts(),
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "messages_per_example": self.messages_per_example.to_dict(),
+            "tokens_per_example": self.tokens_per_example.to_dict(),
+            "assistant_tokens_per_example": self.assistant_tokens_per_example.to_dict(),
+            "total_tokens": self.total_tokens,
+            "n_missing_system": self.n_missing_system,
+            "n_missing_user": self.n_missing_user,
+            "cost": self.cost.to_dict() if self.cost else None,
+            "sources": list(self.sources),
+        }
+
+    def render(self) -> str:
+        """A report for people: problems grouped by kind with their locations, then numbers."""
+        lines = [
+            f"{self.n_examples} example(s) for {self.model}"
+            + (f" ({self.encoding})" if self.encoding else "")
+        ]
+        if self.errors:
+            lines.append(
+                f"ERRORS ({len(self.errors)}): fix these; nothing is uploaded until you do."
+            )
+            lines += _render_group(self.errors, ERROR_HELP)
+        else:
+            lines.append("No format errors found.")
+        if self.warnings:
+            lines.append(f"Warnings ({len(self.warnings)}):")
+            lines += _render_group(self.warnings, {})
+        if self.encoding and self.n_examples:
+            lines.append(f"Messages per example: {self.messages_per_example.render()}")
+            lines.append(f"Tokens per example: {self.tokens_per_example.render()}")
+            lines.append(
+                f"Assistant tokens per example: {self.assistant_tokens_per_example.render()}"
+            )
+            lines.append(f"Token limit per example: {self.max_tokens_per_example:,}")
+        if self.cost is not None and self.n_examples:
+            c = self.cost
+            how = "by OpenAI's default rule" if c.epochs_auto else "as requested"
+            lines.append(
+                f"Cost estimate: ~{c.billing_tokens_per_epoch:,} billed tokens per epoch"
+                f" x {c.epochs} epoch(s) ({how}) = ~{c.billed_tokens:,} tokens"
+                + (
+                    f" at ${c.price_per_million:.2f}/1M = ~{_money(c.cost_usd)}"
+                    if c.cost_usd is not None and c.price_per_million is not None
+                    else " (no price known for this model: pass a price per 1M tokens)"
+                )
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _money(usd: float) -> str:
+    return f"${usd:.4f}" if usd < 0.01 else f"${usd:,.2f}"
+
+
+def _render_group(issues: Sequence[Issue], help_: Mapping[str, str]) -> list[str]:
+    by_code: dict[str, list[Issue]] = {}
+    for issue in issues:
+        by_code.setdefault(issue.code, []).append(issue)
+    lines = []
+    for code, group in by_code.items():
+        hint = f" - {help_[code]}" if code in help_ else ""
+        lines.append(f"  {code} ({len(group)}){hint}")
+        for issue in group[:MAX_LISTED]:
+            where = f"{issue.location}: " if issue.location else ""
+            lines.append(f"    {where}{issue.message}")
+        if len(group) > MAX_LISTED:
+            lines.append(f"    ... and {len(group) - MAX_LISTED} more")
+    return lines
+
+
+def check_example(data: Any) -> list[tuple[str, str]]:
+    """Format problems of one example as (code, message) pairs; empty when it is valid."""
+    if not isinstance(data, dict):
+        return [("data_type", f"the example is {_type(data)}, not an object")]
+    problems = [
+        ("example_unrecognized_key", f"unknown key {key!r}") for key in data if key != "messages"
+    ]
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return [
+            *problems,
+            (
+                "missing_messages_list",
+                'no "messages" list' if not isinstance(messages, list) else '"messages" is empty',
+            ),
+        ]
+    has_assistant = False
+    for n, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            problems.append(
+                ("message_data_type", f"message {n} is {_type(message)}, not an object")
+            )
+            continue
+        missing = [k for k in KNOWN_MESSAGE_KEYS if k not in message]
+        if missing:
+            problems.append(
+                (
+                    "message_missing_key",
+                    f"message {n} has no {' or '.join(repr(k) for k in missing)}",
+                )
+            )
+        extra = [k for k in message if k not in KNOWN_MESSAGE_KEYS]
+        if extra:
+            problems.append(
+                (
+                    "message_unrecognized_key",
+                    f"message {n} has unknown key(s) {', '.join(repr(k) for k in extra)}",
+                )
+            )
+        role = message.get("role")
+        if "role" in message and role not in KNOWN_ROLES:
+            problems.append(("unrecognized_role", f"message {n} has role {role!r}"))
+        has_assistant = has_assistant or role == "assistant"
+        content = message.get("content")
+        if "content" in message and (not isinstance(content, str) or not content.strip()):
+            what = "empty" if isinstance(content, str) or content is None else _type(content)
+            who = f" ({role})" if isinstance(role, str) else ""
+            problems.append(("missing_content", f"message {n}{who} has {what} content"))
+    if not has_assistant:
+        problems.append(("example_missing_assistant_message", "no assistant message"))
+    return problems
+
+
+def _type(value: Any) -> str:
+    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _as_dataset(data: Dataset | Iterable[Record | TrainingExample | Mapping[str, Any]]) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    items = list(data)
+    if items and all(isinstance(i, Record) for i in items):
+        return Dataset(items)
+    return from_items(items)
+
+
+def validate(
+    data: Dataset | Iterable[Record | TrainingExample | Mapping[str, Any]],
+    *,
+    model: str = "gpt-4o-mini",
+    max_tokens_per_example: int | None = None,
+    min_examples: int = MIN_EXAMPLES,
+    epochs: int | None = None,
+    price_per_million: float | None = None,
+    count_tokens: bool = True,
+) -> ValidationReport:
+    """Validate training data for ``model``; never raises for bad data, returns the report.
+
+    ``data`` is a :class:`~hypotez.datasets.Dataset`, records, examples or plain dicts.
+    ``max_tokens_per_example`` defaults to the model's limit; ``epochs`` and
+    ``price_per_million`` feed the cost estimate (defaults: OpenAI's rule and price table).
+    ``count_tokens=False`` skips token statistics, the length check and the cost estimate.
+    """
+    dataset = _as_dataset(data)
+    limit = max_tokens_per_example or context_limit(model)
+    errors: list[Issue] = []
+    warnings: list[Issue] = [
+        Issue("skipped_file", f"{path}: {why}", path) for path, why in dataset.skipped
+    ]
+    valid: list[tuple[int, Record]] = []
+    for index, record in enumerate(dataset.records):
+        if record.problem is not None:
+            problems = [(record.problem_code or "bad_row", record.problem)]
+        else:
+            problems = check_example(record.data)
+        for code, message in problems:
+            errors.append(Issue(code, message, record.location, record.line, index))
+        if not problems:
+            valid.append((index, record))
+
+    n = len(dataset.records)
+    if n < min_examples:
+        errors.append(
+            Issue("too_few_examples", f"{n} example(s); at least {min_examples} are needed")
+        )
+
+    n_messages: list[int] = []
+    n_missing_system = n_missing_user = 0
+    seen: dict[str, Record] = {}
+    for index, record in valid:
+        messages = record.data["messages"]
+        n_messages.append(len(messages))
+        roles = {m["role"] for m in messages}
+        n_missing_system += "system" not in roles
+        n_missing_user += "user" not in roles
+        key = json.dumps(messages, ensure_ascii=False, sort_keys=True)
+        if key in seen:
+            warnings.append(
+                Issue(
+                    "duplicate",
+                    f"same as {seen[key].location}",
+                    record.location,
+                    record.line,
+                    index,
+                )
+            )
+        else:
+            seen[key] = record
+    if n_missing_system:
+        warnings.append(
+            Issue("missing_system", f"{n_missing_system} example(s) have no system message")
+        )
+    if n_missing_user:
+        warnings.append(Issue("missing_user", f"{n_missing_user} example(s) have no user message"))
+
+    encoding = None
+    totals: list[int] = []
+    assistants: list[int] = []
+    cost = None
+    if count_tokens:
+        from hypotez.datasets.tokens import TokenCounter
+
+        counter = TokenCounter(model)
+        encoding = counter.encoding_name
+        for index, record in valid:
+            total, assistant = counter.count_messages(record.data["messages"])
+            totals.append(total)
+            assistants.append(assistant)
+            if total > limit:
+                errors.append(
+                    Issue(
+                        "too_long",
+                        f"{total:,} tokens, over the {limit:,} token limit",
+                        record.location,
+                        record.line,
+                        index,
+                    )
+                )
+        cost = estimate_cost(model, totals, limit=limit, epochs=epochs, price=price_per_million)
+        if cost.price_per_million is None:
+            warnings.append(
+                Issue(
+                    "unknown_price",
+                    f"no training price known for {model!r}; pass one to get a cost",
+                )
+            )
+    # Keep errors in file order: per-example problems by example, then dataset-wide ones.
+    errors.sort(key=lambda e: (e.example is None, e.example if e.example is not None else 0))
+    return ValidationReport(
+        model=model,
+        encoding=encoding,
+        n_examples=n,
+        max_tokens_per_example=limit,
+        errors=errors,
+        warnings=warnings,
+        messages_per_example=Distribution.of(n_messages),
+        tokens_per_example=Distribution.of(totals),
+        assistant_tokens_per_example=Distribution.of(assistants),
+        total_tokens=sum(totals),
+        token_counts=totals,
+        n_missing_system=n_missing_system,
+        n_missing_user=n_missing_user,
+        cost=cost,
+        sources=dataset.sources,
+    )

@@ -1,0 +1,193 @@
+"""Settings -> OpenAI SDK clients, and SDK exceptions -> hypotez errors.
+
+Every backend of this plugin holds one :class:`Connection`: it builds the sync client on first
+use and one async client per event loop (an async HTTP pool cannot move between loops), and
+reuses them for every request. Retries are the SDK's own: ``max_retries`` bounded attempts with
+exponential backoff that honours ``Retry-After``; only the last failure reaches us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import attrs
+from hypotez import BackendError, ConfigError, MissingDependencyError, Settings
+from hypotez_openai import errors
+
+DEFAULT_MODEL = "gpt-4o-mini"
+OPENAI_URL = "https://api.openai.com/v1"
+PLUGIN = "openai"  # options live under [plugins.openai] / HYPOTEZ_OPENAI_*
+
+
+@attrs.frozen
+class Config:
+    """What a backend needs to reach the server. ``repr`` never shows the key."""
+
+    api_key: str = attrs.field(repr=False)
+    base_url: str | None
+    timeout: float
+    max_retries: int
+    model: str
+    vision_model: str
+    #: Name of the max-tokens field: OpenAI wants ``max_completion_tokens``; some
+    #: OpenAI-compatible servers only know the older ``max_tokens``.
+    max_tokens_field: str = "max_completion_tokens"
+
+    @property
+    def where(self) -> str:
+        return (self.base_url or OPENAI_URL).rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, backend: str = "openai") -> Config:
+        key = settings.openai_api_key
+        if not key:
+            raise ConfigError(
+                f"The {backend!r} backend needs an API key: set OPENAI_API_KEY (any non-empty "
+                "value for a local OpenAI-compatible server), or pass api_key=."
+            )
+        field = settings.option(PLUGIN, "max_tokens_field", "max_completion_tokens", str)
+        if field not in ("max_completion_tokens", "max_tokens"):
+            raise ConfigError(
+                f"Option openai.max_tokens_field = {field!r}: use 'max_completion_tokens' or "
+                "'max_tokens'."
+            )
+        if settings.max_retries < 0 or settings.timeout <= 0:
+            raise ConfigError(
+                "HYPOTEZ_MAX_RETRIES must be >= 0 and HYPOTEZ_TIMEOUT > 0 "
+                f"(got {settings.max_retries} and {settings.timeout})."
+            )
+        model = settings.model or settings.option(PLUGIN, "model", DEFAULT_MODEL, str)
+        return cls(
+            api_key=key,
+            base_url=settings.openai_base_url or None,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            model=model,
+            vision_model=settings.option(PLUGIN, "vision_model", model, str),
+            max_tokens_field=field,
+        )
+
+
+def import_openai(backend: str = "openai") -> Any:
+    try:
+        import openai
+    except ImportError as exc:
+        raise MissingDependencyError(backend, "openai", "openai") from exc
+    return openai
+
+
+class Connection:
+    """The SDK clients of one backend instance, built lazily and reused."""
+
+    def __init__(self, config: Config, *, http_client: Any = None, backend: str = "openai") -> None:
+        self.config = config
+        self.backend = backend
+        self._http_client = http_client  # tests inject a MockTransport-backed httpx2 client
+        self._sync: Any = None
+        self._async: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "api_key": self.config.api_key,
+            "base_url": self.config.base_url,
+            "timeout": self.config.timeout,
+            "max_retries": self.config.max_retries,
+        }
+
+    @property
+    def sync(self) -> Any:
+        with self._lock:
+            if self._sync is None:
+                openai = import_openai(self.backend)
+                extra = {"http_client": self._http_client} if self._http_client else {}
+                self._sync = openai.OpenAI(**self._kwargs(), **extra)
+            return self._sync
+
+    @property
+    def aio(self) -> Any:
+        """The async client for the running event loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._async.get(id(loop))
+            if entry is None or entry[0] is not loop:
+                # Clients of loops that have closed cannot be closed any more; drop them.
+                self._async = {k: v for k, v in self._async.items() if not v[0].is_closed()}
+                openai = import_openai(self.backend)
+                entry = (loop, openai.AsyncOpenAI(**self._kwargs()))
+                self._async[id(loop)] = entry
+            return entry[1]
+
+    def with_retries(self, client: Any, max_retries: int | None) -> Any:
+        """``client`` with a per-call retry budget (the seed's ``attempts``)."""
+        if max_retries is None or max_retries == self.config.max_retries:
+            return client
+        return client.with_options(max_retries=max_retries)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        with self._lock:
+            entries, self._async = list(self._async.values()), {}
+        current = asyncio.get_running_loop()
+        for loop, client in entries:
+            if loop is current:
+                await client.close()
+
+    # -- errors ------------------------------------------------------------------------
+    def error(
+        self, exc: BaseException, *, model: str | None, retries: int | None = None
+    ) -> Exception:
+        """The hypotez error for an SDK (or transport) exception."""
+        return map_exception(exc, self.config, model=model, retries=retries)
+
+
+def map_exception(
+    exc: BaseException, config: Config, *, model: str | None, retries: int | None = None
+) -> Exception:
+    openai = import_openai()
+    import httpx2
+
+    retries = config.max_retries if retries is None else retries
+    where = config.where
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return errors.timeout(where, config.timeout, retries)
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        return errors.connection(where, retries, type(exc).__name__)
+    if isinstance(exc, openai.APIStatusError):
+        return errors.for_status(
+            exc.status_code,
+            _server_message(exc),
+            code=getattr(exc, "code", None),
+            where=where,
+            model=model,
+            retries=retries,
+            api_key=config.api_key,
+        )
+    if isinstance(exc, openai.APIResponseValidationError | ValueError):
+        return BackendError(
+            f"The server at {where} sent an answer that is not a valid OpenAI response "
+            f"({errors.scrub(str(exc), config.api_key)[:200]}). Is OPENAI_BASE_URL an "
+            "OpenAI-compatible endpoint?"
+        )
+    return BackendError(
+        f"The OpenAI request to {where} failed: {errors.scrub(repr(exc), config.api_key)[:300]}"
+    )
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(exc, "message", "") or exc)

@@ -1,0 +1,223 @@
+"""Vision backends: ``openai`` (through the SDK) and ``openai-http`` (one raw httpx request,
+the seed's ``describe_image_by_requests``). Both send the body built by
+:func:`hypotez_openai.payloads.vision_body` and parse the answer the same way.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from hypotez import BackendError, ImageDescription, MissingDependencyError, VisionBackend
+from hypotez_openai import errors
+from hypotez_openai.client import Config, Connection
+from hypotez_openai.payloads import description_from, reply_from, vision_body
+
+#: Retryable HTTP statuses, as the SDK retries them.
+_RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+_MAX_RETRY_AFTER = 60.0
+
+
+class _VisionBase(VisionBackend):
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def _body(
+        self,
+        image: Any,
+        prompt: str | None,
+        detail: str,
+        json_schema: Mapping[str, Any] | None,
+        model: str | None,
+        system: str | None,
+        max_tokens: int | None,
+    ) -> dict[str, Any]:
+        return vision_body(
+            image,
+            prompt,
+            detail=detail,
+            json_schema=json_schema,
+            model=model or self.config.vision_model,
+            system=system,
+            max_tokens=max_tokens,
+            max_tokens_field=self.config.max_tokens_field,
+        )
+
+
+class OpenAIVision(_VisionBase):
+    """Describe an image with a vision-capable chat model through the SDK."""
+
+    name = "openai"
+
+    def __init__(self, config: Config, *, http_client: Any = None) -> None:
+        super().__init__(config)
+        self.connection = Connection(config, http_client=http_client, backend=self.name)
+
+    def describe(
+        self,
+        image: Any,
+        prompt: str | None = None,
+        *,
+        detail: str = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ImageDescription:
+        """``system`` and ``max_tokens`` are extras of this backend (the seed API uses them)."""
+        body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
+        try:
+            completion = self.connection.sync.chat.completions.create(**body)
+        except Exception as exc:
+            raise self.connection.error(exc, model=body["model"]) from None
+        reply = reply_from(completion.model_dump(mode="json"), self.name, body["model"])
+        return description_from(reply, json_schema)
+
+    async def adescribe(
+        self, image: Any, prompt: str | None = None, **kwargs: Any
+    ) -> ImageDescription:
+        body = self._body(
+            image,
+            prompt,
+            kwargs.get("detail", "auto"),
+            kwargs.get("json_schema"),
+            kwargs.get("model"),
+            kwargs.get("system"),
+            kwargs.get("max_tokens"),
+        )
+        try:
+            completion = await self.connection.aio.chat.completions.create(**body)
+        except Exception as exc:
+            raise self.connection.error(exc, model=body["model"]) from None
+        reply = reply_from(completion.model_dump(mode="json"), self.name, body["model"])
+        return description_from(reply, kwargs.get("json_schema"))
+
+    def close(self) -> None:
+        self.connection.close()
+
+    async def aclose(self) -> None:
+        await self.connection.aclose()
+
+
+class OpenAIHttpVision(_VisionBase):
+    """The same request as :class:`OpenAIVision`, posted with plain ``httpx``.
+
+    Useful where the SDK cannot be installed or a gateway needs a hand-made request. Retries
+    follow the SDK's rules: bounded, exponential backoff with jitter, ``Retry-After`` honoured.
+    """
+
+    name = "openai-http"
+
+    def __init__(self, config: Config, *, transport: Any = None) -> None:
+        super().__init__(config)
+        self._transport = transport  # tests inject an httpx.MockTransport
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    import httpx
+                except ImportError as exc:
+                    raise MissingDependencyError(self.name, "httpx", "openai") from exc
+                self._client = httpx.Client(
+                    base_url=self.config.where + "/",
+                    headers={"Authorization": f"Bearer {self.config.api_key}"},
+                    timeout=self.config.timeout,
+                    transport=self._transport,
+                )
+            return self._client
+
+    def describe(
+        self,
+        image: Any,
+        prompt: str | None = None,
+        *,
+        detail: str = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ImageDescription:
+        body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
+        data = self._post("chat/completions", body)
+        return description_from(reply_from(data, self.name, body["model"]), json_schema)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        retries = self.config.max_retries
+        for attempt in range(retries + 1):  # a loop, never recursion: at most retries + 1 tries
+            last = attempt == retries
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TimeoutException:
+                if last:
+                    raise errors.timeout(self.config.where, self.config.timeout, retries) from None
+                _sleep(attempt, None)
+                continue
+            except httpx.TransportError as exc:
+                if last:
+                    raise errors.connection(
+                        self.config.where, retries, type(exc).__name__
+                    ) from None
+                _sleep(attempt, None)
+                continue
+            if response.status_code < 400:
+                try:
+                    data = response.json()
+                except ValueError:
+                    raise BackendError(
+                        f"The server at {self.config.where} answered {path} with something that "
+                        "is not JSON. Is OPENAI_BASE_URL an OpenAI-compatible endpoint?"
+                    ) from None
+                return dict(data)
+            if response.status_code in _RETRY_STATUSES and not last:
+                _sleep(attempt, response.headers.get("retry-after"))
+                continue
+            message, code = _error_of(response)
+            raise errors.for_status(
+                response.status_code,
+                message,
+                code=code,
+                where=self.config.where,
+                model=body.get("model"),
+                retries=retries,
+                api_key=self.config.api_key,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _sleep(attempt: int, retry_after: str | None) -> None:
+    """Wait before retry ``attempt + 1``: the server's Retry-After, else 0.5 s * 2^n, max 8 s."""
+    delay = None
+    if retry_after:
+        try:
+            delay = float(retry_after)
+        except ValueError:
+            delay = None
+    if delay is None or not 0 < delay <= _MAX_RETRY_AFTER:
+        delay = min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
+    time.sleep(delay)
+
+
+def _error_of(response: Any) -> tuple[str, str | None]:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300], None
+    inner = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(inner, dict):
+        return str(inner.get("message") or ""), inner.get("code")
+    return str(inner), None

@@ -136,14 +136,21 @@ class Sentiment:
         neutral_band: float = 0.05,
     ) -> Sentiment:
         """Label a score: above ``neutral_band`` is positive, below ``-neutral_band`` negative."""
-        score = max(-1.0, min(1.0, float(score)))
-        if score > neutral_band:
-            label = "positive"
-        elif score < -neutral_band:
-            label = "negative"
-        else:
-            label = "neutral"
-        return cls(label=label, score=score, backend=backend, raw=raw or {})
+        # On the hot path of every analyzer: positional arguments, no extra copies.
+        score = float(score)
+        score = 1.0 if score > 1.0 else -1.0 if score < -1.0 else score
+        if score != score:
+            raise InputError(f"Sentiment score from {backend!r} is NaN.")
+        label = "positive" if score > neutral_band else "negative" if score < -neutral_band else "neutral"
+        # The label and score are valid by construction: skip the validators (about half the
+        # cost of building a Sentiment, which matters for fast analyzers such as VADER).
+        self = object.__new__(cls)
+        _set = object.__setattr__
+        _set(self, "label", label)
+        _set(self, "score", score)
+        _set(self, "backend", backend)
+        _set(self, "raw", dict(raw) if raw else {})
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "score": self.score, "backend": self.backend, "raw": dict(self.raw)}

@@ -8,7 +8,6 @@ async client overrides the ``a*`` methods too. Core only ever talks to backends 
 from __future__ import annotations
 
 import abc
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -32,8 +31,17 @@ from hypotez.models import (
 _DONE = object()
 
 
+async def to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``asyncio.to_thread``, importing asyncio only when async code runs (start-up time)."""
+    import asyncio
+
+    return await asyncio.to_thread(func, *args, **kwargs)
+
+
 async def iterate_in_thread(make_iter: Any) -> AsyncIterator[Any]:
     """Drive a blocking iterator in a worker thread and yield its items to the event loop."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     stop = threading.Event()
@@ -69,7 +77,7 @@ class Backend(abc.ABC):
         """Release clients, files and models. Called by the session that built the backend."""
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+        await to_thread(self.close)
 
 
 class ChatBackend(Backend):
@@ -92,7 +100,7 @@ class ChatBackend(Backend):
         return []
 
     async def achat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
-        return await asyncio.to_thread(self.chat, messages, options)
+        return await to_thread(self.chat, messages, options)
 
     def astream(
         self, messages: Sequence[Message], options: ChatOptions
@@ -100,7 +108,7 @@ class ChatBackend(Backend):
         return iterate_in_thread(lambda: self.stream(messages, options))
 
     async def alist_models(self) -> list[ModelInfo]:
-        return await asyncio.to_thread(self.list_models)
+        return await to_thread(self.list_models)
 
 
 class SentimentAnalyzer(Backend):
@@ -111,7 +119,7 @@ class SentimentAnalyzer(Backend):
         """Return exactly one result per text, in the same order."""
 
     async def aanalyze(self, texts: Sequence[str]) -> list[Sentiment]:
-        return await asyncio.to_thread(self.analyze, texts)
+        return await to_thread(self.analyze, texts)
 
 
 class VisionBackend(Backend):
@@ -130,7 +138,7 @@ class VisionBackend(Backend):
         """Describe ``image`` (a checked :class:`hypotez.images.Image`)."""
 
     async def adescribe(self, image: Any, prompt: str | None = None, **kwargs: Any) -> ImageDescription:
-        return await asyncio.to_thread(self.describe, image, prompt, **kwargs)
+        return await to_thread(self.describe, image, prompt, **kwargs)
 
 
 class Trainer(Backend):
@@ -241,16 +249,16 @@ class Storage(Backend):
 
     # -- async twins ---------------------------------------------------------------------
     async def acreate_dialogue(self, info: DialogueInfo) -> None:
-        await asyncio.to_thread(self.create_dialogue, info)
+        await to_thread(self.create_dialogue, info)
 
     async def aappend_turns(self, dialogue_id: str, turns: Sequence[Turn]) -> None:
-        await asyncio.to_thread(self.append_turns, dialogue_id, turns)
+        await to_thread(self.append_turns, dialogue_id, turns)
 
     async def aload_dialogue(self, dialogue_id: str) -> Dialogue:
-        return await asyncio.to_thread(self.load_dialogue, dialogue_id)
+        return await to_thread(self.load_dialogue, dialogue_id)
 
     async def alist_dialogues(self) -> list[DialogueInfo]:
-        return await asyncio.to_thread(self.list_dialogues)
+        return await to_thread(self.list_dialogues)
 
 
 def texts_of(items: Iterable[str]) -> list[str]:

@@ -1,0 +1,68 @@
+"""Developer and CI sessions: ``nox -s tests`` (the README's test command), lint, typecheck,
+docs, bench, demo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+ROOT = Path(__file__).parent
+TEST_PLUGIN = "./tests/thirdparty/hypotez-testplugin"
+# llama-cpp-python compiles from source: use both cores for the build.
+BUILD_ENV = {"CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
+
+
+def install_everything(session: nox.Session) -> None:
+    session.install("--upgrade", "pip")
+    session.install("-e", ".[all,test]", env=BUILD_ENV)
+    session.install(TEST_PLUGIN)
+    session.run("npm", "ci", "--prefix", "tests", "--no-audit", "--no-fund", external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install every extra, the test plugin and the aimock server; run the whole suite."""
+    install_everything(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".", "mypy>=1.10", "types-click")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; any warning fails the build."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark; each prints a Markdown section for docs/benchmarks.md."""
+    install_everything(session)
+    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    if session.posargs:
+        scripts = [s for s in scripts if any(arg in s.name for arg in session.posargs)]
+    for script in scripts:
+        session.run("python", str(script))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job on the offline defaults."""
+    session.install("-e", ".[all]", env=BUILD_ENV)
+    session.run("hypotez", "demo")

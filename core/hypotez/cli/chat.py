@@ -1,0 +1,85 @@
+"""``hypotez chat``: an interactive conversation that keeps the dialogue, with streaming."""
+
+from __future__ import annotations
+
+import click
+from hypotez.cli.common import sentiment_text, session
+
+HELP = "Commands: /exit (or /quit, Ctrl-D) to leave, /new to start a new dialogue, /help."
+
+
+@click.command()
+@click.option("--chat", "chat_name", help="Chat backend name [env: HYPOTEZ_CHAT].")
+@click.option("--model", help="Model name [env: HYPOTEZ_MODEL].")
+@click.option("--system", help="System instruction.")
+@click.option("--assistant", "assistant_id", help="Apply an assistant preset (hypotez assistants).")
+@click.option("--dialogue", "dialogue_id", help="Continue this stored dialogue.")
+@click.option("--analyzer", help="Sentiment analyzer [env: HYPOTEZ_SENTIMENT].")
+@click.option("--temperature", type=float)
+@click.option("--max-tokens", type=click.IntRange(min=1))
+@click.option(
+    "--stream/--no-stream", default=True, show_default=True, help="Print replies as they arrive."
+)
+def chat(
+    chat_name: str | None,
+    model: str | None,
+    system: str | None,
+    assistant_id: str | None,
+    dialogue_id: str | None,
+    analyzer: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    stream: bool,
+) -> None:
+    """Talk with the model; every turn is stored with its sentiment. /exit to leave."""
+    with session(
+        chat=chat_name,
+        sentiment=analyzer,
+        model=model,
+        system=system,
+        dialogue_id=dialogue_id,
+        assistant=assistant_id,
+    ) as s:
+        click.echo(
+            f"Chatting with {s.chat_backend.name} ({s.model or 'default model'}). {HELP}", err=True
+        )
+        kwargs = {"temperature": temperature, "max_tokens": max_tokens}
+        while True:
+            try:
+                line = click.prompt(
+                    "you", prompt_suffix="> ", default="", show_default=False, err=True
+                )
+            except (EOFError, click.Abort):
+                click.echo(err=True)
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("/exit", "/quit"):
+                break
+            if text == "/help":
+                click.echo(HELP, err=True)
+                continue
+            if text == "/new":
+                s.new_dialogue()
+                click.echo("Started a new dialogue.", err=True)
+                continue
+            if stream:
+                reply = None
+                for chunk in s.stream(text, **kwargs):
+                    if chunk.reply is not None:
+                        reply = chunk.reply
+                    else:
+                        click.echo(chunk.delta, nl=False)
+                click.echo()
+            else:
+                reply = s.ask(text, **kwargs)
+                click.echo(reply.text)
+            if reply is not None and reply.sentiment is not None:
+                click.echo(f"[sentiment: {sentiment_text(reply.sentiment)}]", err=True)
+        if s.dialogue_id:
+            click.echo(f"Dialogue saved as {s.dialogue_id}", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(chat)

@@ -1,0 +1,371 @@
+"""The seed API: ``OpenAIModel`` and ``main()``, rebuilt on :class:`hypotez.Session`.
+
+Usage, as the seed documented it::
+
+    import os
+    from hypotez.training import OpenAIModel
+
+    model = OpenAIModel(
+        api_key=os.environ["OPENAI_API_KEY"],
+        system_instruction="You are a helpful assistant.",
+    )
+
+    print("Available Models:", model.list_models)
+    print("Available Assistants:", model.list_assistants)
+
+    response = model.ask("Hello, how are you?")
+    print("Model Response:", response)
+    print("Sentiment:", model.determine_sentiment(response))
+
+    description = model.describe_image("example_image.jpg")
+    print("Image description:", description)
+
+``OPENAI_BASE_URL`` points the model at any OpenAI-compatible server. ``main()`` runs the same
+steps (``python -m hypotez.training [IMAGE]``). Every difference from the seed is listed, with its
+reason, in ``docs/seed-api.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hypotez.errors import ConfigError, HypotezError, InputError
+from hypotez.images import load_image
+from hypotez.models import Assistant, Reply
+from hypotez.session import Session
+from hypotez.settings import Settings
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def load_assistant_catalog(path: str | os.PathLike[str]) -> list[Assistant]:
+    """Read a JSON catalog of assistant presets.
+
+    The file holds a list of objects, or ``{"assistants": [...]}``; each object needs an ``id``
+    and may have ``name``, ``instructions``, ``model`` and ``description``. An error names the
+    file and the entry.
+    """
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"Assistant catalog {str(source)!r} does not exist.") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(
+            f"Cannot read assistant catalog {str(source)!r}: {exc}. Fix the JSON."
+        ) from None
+    items = data.get("assistants") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise InputError(
+            f"Assistant catalog {str(source)!r} must be a JSON list of assistants or "
+            '{"assistants": [...]}.'
+        )
+    out: list[Assistant] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise InputError(
+                f'Assistant #{index} in {str(source)!r} needs an "id" string '
+                '(e.g. {"id": "coder", "name": "Coder", "instructions": "..."}).'
+            )
+        try:
+            assistant = Assistant.from_dict(item)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(
+                f"Assistant #{index} ({item['id']!r}) in {str(source)!r}: {exc}"
+            ) from None
+        if assistant.id in seen:
+            raise InputError(f"Assistant id {assistant.id!r} appears twice in {str(source)!r}.")
+        seen.add(assistant.id)
+        out.append(assistant)
+    return out
+
+
+class OpenAIModel:
+    """The seed's OpenAI model class: ask with sentiment, keep the dialogue, describe images.
+
+    Args:
+        api_key: the OpenAI API key; ``None`` reads ``OPENAI_API_KEY``.
+        system_instruction: the system message of every request (an assistant's
+            instructions replace it when it has some).
+        model_name: the chat and vision model.
+        assistant_id: a preset from the assistants catalog to apply at once.
+        catalog: a JSON catalog file of assistant presets, read in addition to the stored
+            catalog (``hypotez assistants``); its entries win on an id clash and are not stored.
+        settings, storage, sentiment: passed to :class:`hypotez.Session` (defaults: loaded
+            settings, the configured storage, the best available sentiment analyzer).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        system_instruction: str | None = None,
+        model_name: str = DEFAULT_MODEL,
+        assistant_id: str | None = None,
+        *,
+        catalog: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+        storage: str | None = None,
+        sentiment: str | bool | None = None,
+    ) -> None:
+        base = settings or Settings.load()
+        key = api_key or base.openai_api_key
+        if not key:
+            raise ConfigError(
+                "OpenAIModel needs an API key: pass api_key= or set OPENAI_API_KEY "
+                "(any non-empty value for a local OpenAI-compatible server)."
+            )
+        self._settings = base.evolve(openai_api_key=key)
+        self._catalog = load_assistant_catalog(catalog) if catalog is not None else []
+        self.session = Session(
+            settings=self._settings,
+            chat="openai",
+            vision="openai",
+            sentiment=sentiment,
+            storage=storage,
+            system=system_instruction,
+            model=model_name,
+        )
+        self.current_job_id: str | None = None
+        #: Where :meth:`_save_dialogue` writes; ``None``: ``$HYPOTEZ_HOME/exports/<dialogue>.json``.
+        self.dialogue_log_path: Path | None = None
+        self.assistant: Assistant | None = None
+        self._http_backend: Any = None
+        if assistant_id is not None:
+            self.set_assistant(assistant_id)
+
+    # -- plain attributes of the seed ------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """The model name used for chat and vision requests."""
+        return self.session.model or DEFAULT_MODEL
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.session.model = value
+
+    @property
+    def system_instruction(self) -> str | None:
+        return self.session.system
+
+    @system_instruction.setter
+    def system_instruction(self, value: str | None) -> None:
+        self.session.system = value
+
+    @property
+    def assistant_id(self) -> str | None:
+        return self.assistant.id if self.assistant else None
+
+    @property
+    def dialogue(self) -> list[dict[str, Any]]:
+        """This instance's dialogue: ``{"role", "content"}`` dicts, replies with their sentiment."""
+        out: list[dict[str, Any]] = []
+        if self.session.system:
+            out.append({"role": "system", "content": self.session.system})
+        for turn in self.session.history:
+            item: dict[str, Any] = {"role": turn.role, "content": turn.content}
+            if turn.sentiment is not None:
+                item["sentiment"] = turn.sentiment.label
+            out.append(item)
+        return out
+
+    @property
+    def dialogue_id(self) -> str | None:
+        """The id of the stored dialogue (``hypotez dialogues show ID``), once something was asked."""
+        return self.session.dialogue_id
+
+    @property
+    def last_reply(self) -> Reply | None:
+        """The last :class:`~hypotez.Reply` (model, usage, sentiment...), beyond the text ``ask`` returns."""
+        return self.session.last_reply
+
+    # -- models and assistants ----------------------------------------------------------
+    @property
+    def list_models(self) -> list[str]:
+        """The ids of the models the server offers, sorted. Errors are raised, not hidden."""
+        return [m.id for m in self.session.list_models()]
+
+    def _assistants(self) -> dict[str, Assistant]:
+        known = {a.id: a for a in self.session.list_assistants()}
+        known.update((a.id, a) for a in self._catalog)
+        return known
+
+    @property
+    def list_assistants(self) -> list[str]:
+        """The names of the assistant presets (stored catalog plus ``catalog=`` file), by id."""
+        return [a.name for _id, a in sorted(self._assistants().items())]
+
+    @property
+    def assistants(self) -> list[Assistant]:
+        """The assistant presets themselves (id, name, instructions, model)."""
+        return [a for _id, a in sorted(self._assistants().items())]
+
+    def set_assistant(self, assistant_id: str) -> Assistant:
+        """Apply a preset: its instructions become the system message, its model the model."""
+        known = self._assistants()
+        if assistant_id not in known:
+            raise InputError(
+                f"Unknown assistant {assistant_id!r}. Known: {', '.join(sorted(known)) or 'none'}. "
+                "Add one with `hypotez assistants add` or pass catalog=FILE."
+            )
+        self.assistant = self.session.use_assistant(known[assistant_id])
+        return self.assistant
+
+    # -- dialogue -------------------------------------------------------------------------
+    def _save_dialogue(self) -> Path:
+        """Write the whole dialogue as JSON to ``dialogue_log_path`` (atomically); return the path.
+
+        Every ``ask`` already appends its turns to storage; this writes a snapshot on demand.
+        """
+        from hypotez.export import export_dialogue
+        from hypotez.files import atomic_write_text
+
+        if self.session.dialogue_id is None:
+            raise InputError("Nothing to save yet: ask something first.")
+        path = self.dialogue_log_path or (
+            self._settings.home / "exports" / f"{self.session.dialogue_id}.json"
+        )
+        atomic_write_text(path, export_dialogue(self.session.dialogue, "json"))
+        return Path(path)
+
+    def determine_sentiment(self, message: str) -> str:
+        """'positive', 'negative' or 'neutral', from the selected sentiment plugin."""
+        return self.session.analyze([message])[0].label
+
+    def ask(self, message: str, system_instruction: str | None = None, attempts: int = 3) -> str:
+        """Send ``message`` with the dialogue so far; return the reply text.
+
+        The reply's sentiment is recorded with it (see :attr:`last_reply` and :attr:`dialogue`).
+        ``attempts`` bounds the retries of this request (with backoff); a request that still
+        fails raises a :class:`~hypotez.HypotezError` subclass saying why.
+        """
+        if not isinstance(attempts, int) or attempts < 0:
+            raise InputError(f"attempts must be a whole number >= 0, not {attempts!r}.")
+        reply = self.session.ask(
+            message, system=system_instruction, temperature=0, extra={"max_retries": attempts}
+        )
+        return reply.text
+
+    # -- images ---------------------------------------------------------------------------
+    def describe_image(
+        self,
+        image_path: str | os.PathLike[str] | bytes,
+        prompt: str | None = None,
+        system_instruction: str | None = None,
+        *,
+        detail: str = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Describe an image (path, bytes or URL): the text, or the parsed JSON with ``json_schema``."""
+        if system_instruction is None:
+            result = self.session.describe_image(
+                image_path, prompt, detail=detail, json_schema=json_schema, model=self.model
+            )
+        else:
+            # The vision protocol has no system message; the openai backend takes it as an extra.
+            result = self.session.vision_backend.describe(  # type: ignore[call-arg]
+                load_image(image_path),
+                prompt,
+                detail=detail,
+                json_schema=json_schema,
+                model=self.model,
+                system=system_instruction,
+            )
+        return result.data if json_schema is not None else result.text
+
+    def describe_image_by_requests(
+        self, image_path: str | os.PathLike[str] | bytes, prompt: str | None = None
+    ) -> str:
+        """The same as :meth:`describe_image`, sent as one raw httpx request (``openai-http``)."""
+        backend = self._http_vision()
+        return str(backend.describe(load_image(image_path), prompt, model=self.model).text)
+
+    def _http_vision(self) -> Any:
+        if self._http_backend is None:
+            from hypotez.plugins import get_plugin_manager
+
+            registry = get_plugin_manager().registry
+            self._http_backend = registry.build("vision", "openai-http", self._settings)
+        return self._http_backend
+
+    # -- fine-tuning (the fine-tuning issue fills these in) -------------------------------
+    def dynamic_train(self) -> str | None:
+        """Fine-tune on the stored dialogues whose replies users liked; return the job id."""
+        raise HypotezError(
+            "dynamic_train() is not available yet in this hypotez build: fine-tuning lands with "
+            "the 'openai' trainer."
+        )
+
+    def train(
+        self,
+        data: str | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        data_file: str | os.PathLike[str] | None = None,
+        positive: bool = True,
+    ) -> str | None:
+        """Fine-tune on CSV/JSONL/JSON training data (a string, a folder or a file); return the job id."""
+        raise HypotezError(
+            "train() is not available yet in this hypotez build: fine-tuning lands with the "
+            "'openai' trainer."
+        )
+
+    def save_job_id(self, job_id: str, description: str, filename: str = "job_ids.json") -> None:
+        """Record a fine-tuning job id with its description and creation time."""
+        raise HypotezError(
+            "save_job_id() is not available yet in this hypotez build: fine-tuning lands with the "
+            "'openai' trainer."
+        )
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP clients. The dialogue stays in storage."""
+        backend, self._http_backend = self._http_backend, None
+        if backend is not None:
+            backend.close()
+        self.session.close()
+
+    def __enter__(self) -> OpenAIModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(image_path: str | os.PathLike[str] | None = None) -> None:
+    """Initialise an OpenAIModel and show what it does (the seed's demonstration).
+
+    Lists models and assistants, asks "Hello, how are you?", prints the reply with its sentiment,
+    and describes ``image_path`` (default: ``example_image.jpg`` when it exists).
+    """
+    model = OpenAIModel(
+        api_key=os.environ.get("OPENAI_API_KEY"),
+        system_instruction="You are a helpful assistant.",
+    )
+    with model:
+        print("Available Models:")
+        print(model.list_models)
+
+        print("\nAvailable Assistants:")
+        print(model.list_assistants)
+
+        user_input = "Hello, how are you?"
+        print("\nUser Input:", user_input)
+        response = model.ask(user_input)
+        print("Model Response:", response)
+        print("Sentiment:", model.determine_sentiment(response))
+
+        image = Path(image_path) if image_path is not None else Path("example_image.jpg")
+        print("\nDescribing Image:")
+        if image_path is None and not image.exists():
+            print(f"(skipped: {image} does not exist; pass an image path)")
+        else:
+            print(f"Image description: {model.describe_image(image)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -1,0 +1,419 @@
+"""The ``llamacpp`` chat backend: a local GGUF model through llama-cpp-python.
+
+One :class:`llama_cpp.Llama` instance per backend, loaded on the first request, used by one
+request at a time (llama.cpp contexts are not thread-safe): a lock serialises chat, streaming and
+closing. The async methods inherited from :class:`hypotez.ChatBackend` run these in a worker
+thread, so the event loop never blocks while the model computes.
+
+Prompts go through the model's own chat template (``tokenizer.chat_template`` in the GGUF file),
+rendered by llama-cpp-python's Jinja formatter. We install that formatter as the model's chat
+handler ourselves so that :meth:`LlamaCppChat.render_prompt` shows exactly the text the model
+receives, and so that the prompt can be measured against the context window *before* any
+computation starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+from hypotez import (
+    BackendError,
+    ChatBackend,
+    ChatOptions,
+    ConfigError,
+    ContextLengthError,
+    InputError,
+    Message,
+    MissingDependencyError,
+    ModelInfo,
+    Reply,
+    ReplyChunk,
+    Usage,
+)
+from hypotez_llamacpp import model as models
+from hypotez_llamacpp.bundle import Part
+from hypotez_llamacpp.config import LlamaCppConfig
+
+#: Sampling options a request may pass in ``ChatOptions.extra`` (llama-cpp-python's names).
+EXTRA_OPTIONS = frozenset(
+    {
+        "top_p",
+        "top_k",
+        "min_p",
+        "typical_p",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "stop",
+    }
+)
+
+
+class _ModelLock:
+    """A mutex that turns re-entry from the thread holding it into an error, not a deadlock.
+
+    Re-entry happens when a caller asks for a reply while still iterating a stream.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if self._owner == threading.get_ident():
+            raise InputError(
+                "The llamacpp model is busy with a stream in this thread: finish (or close) "
+                "the stream before sending another request."
+            )
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
+@attrs.define
+class _Loaded:
+    model: models.LocalModel
+    llm: Any  # llama_cpp.Llama
+    formatter: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter, None without a template
+    n_ctx: int
+    n_ctx_train: int
+    load_seconds: float
+
+
+class LlamaCppChat(ChatBackend):
+    """Chat with a local GGUF model. Build it with :func:`from_settings` or directly."""
+
+    name = "llamacpp"
+
+    def __init__(self, config: LlamaCppConfig, *, parts: Sequence[Part] | None = None) -> None:
+        """``parts`` replaces the installed part packages of the bundled model (for tests)."""
+        self.config = config
+        self._parts = parts
+        self._lock = _ModelLock()
+        self._loaded: _Loaded | None = None
+        self._resolved: dict[str | None, models.LocalModel] = {}
+
+    # -- model ---------------------------------------------------------------------------
+    def _resolve(self, name: str | None) -> models.LocalModel:
+        if name not in self._resolved:
+            self._resolved[name] = models.resolve(self.config, name, self._parts)
+        return self._resolved[name]
+
+    def _ensure(self, name: str | None) -> _Loaded:
+        """The loaded model for ``name``; swaps models if another one was loaded. Lock held."""
+        local = self._resolve(name)
+        if self._loaded is not None and self._loaded.model.path == local.path:
+            return self._loaded
+        if self._loaded is not None:
+            self._loaded.llm.close()
+            self._loaded = None
+        self._loaded = _load(local, self.config)
+        return self._loaded
+
+    @property
+    def loaded_model(self) -> models.LocalModel | None:
+        """The model in memory, if any (its ``assembly_seconds`` say what the first load cost)."""
+        return self._loaded.model if self._loaded else None
+
+    @property
+    def load_seconds(self) -> float | None:
+        return self._loaded.load_seconds if self._loaded else None
+
+    def load(self, model: str | None = None) -> models.LocalModel:
+        """Load (assembling the bundled model if needed) now instead of on the first request."""
+        with self._lock.hold():
+            return self._ensure(model).model
+
+    def list_models(self) -> list[ModelInfo]:
+        return models.available_models(self.config, self._parts)
+
+    def close(self) -> None:
+        with self._lock.hold():
+            if self._loaded is not None:
+                self._loaded.llm.close()
+                self._loaded = None
+
+    # -- prompts ---------------------------------------------------------------------------
+    def render_prompt(self, messages: Sequence[Message], *, model: str | None = None) -> str:
+        """The exact text the model receives for ``messages`` (its chat template applied)."""
+        with self._lock.hold():
+            loaded = self._ensure(model)
+            if loaded.formatter is None:
+                raise ConfigError(
+                    f"The model {loaded.model.id!r} has no chat template in its GGUF file; "
+                    "llama-cpp-python formats its prompts with the chat_format option instead."
+                )
+            return str(_render(loaded, _dicts(messages)).prompt)
+
+    def count_tokens(self, messages: Sequence[Message], *, model: str | None = None) -> int:
+        """How many tokens ``messages`` take in the context window, template included."""
+        with self._lock.hold():
+            loaded = self._ensure(model)
+            count = _prompt_tokens(loaded, _dicts(messages))
+            if count is None:
+                raise ConfigError(
+                    f"The model {loaded.model.id!r} has no chat template to count with."
+                )
+            return count
+
+    # -- chat ------------------------------------------------------------------------------
+    def chat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
+        msgs = _dicts(messages)
+        with self._lock.hold():
+            loaded = self._ensure(options.model)
+            kwargs, _prompt = _request(loaded, self.config, msgs, options)
+            try:
+                response = loaded.llm.create_chat_completion(**kwargs)
+            except ValueError as exc:
+                raise _translate(exc, loaded) from exc
+        choice = response["choices"][0]
+        text = choice["message"].get("content") or ""
+        finish = choice.get("finish_reason")
+        _check_json(text, finish, options, kwargs["max_tokens"])
+        return Reply(
+            text=text,
+            model=loaded.model.id,
+            usage=Usage.from_dict(response.get("usage")),
+            finish_reason=finish,
+            backend=self.name,
+            raw=response,
+        )
+
+    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[ReplyChunk]:
+        msgs = _dicts(messages)
+        with self._lock.hold():
+            loaded = self._ensure(options.model)
+            kwargs, prompt_tokens = _request(loaded, self.config, msgs, options)
+            pieces: list[str] = []
+            finish: str | None = None
+            last: Any = None
+            try:
+                for chunk in loaded.llm.create_chat_completion(**kwargs, stream=True):
+                    last = chunk
+                    choice = chunk["choices"][0]
+                    delta = choice.get("delta", {}).get("content")
+                    if delta:
+                        pieces.append(delta)
+                        yield ReplyChunk(delta)
+                    finish = choice.get("finish_reason") or finish
+            except ValueError as exc:
+                raise _translate(exc, loaded) from exc
+            text = "".join(pieces)
+            completion = _completion_tokens(
+                loaded, text, finish, kwargs["max_tokens"], prompt_tokens
+            )
+        _check_json(text, finish, options, kwargs["max_tokens"])
+        usage = Usage(prompt_tokens or 0, completion, (prompt_tokens or 0) + completion)
+        reply = Reply(text, loaded.model.id, usage, finish, backend=self.name, raw=last)
+        yield ReplyChunk("", reply)
+
+
+def from_settings(settings: Any) -> LlamaCppChat:
+    """The registered factory: options from settings; the model loads on the first request."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise MissingDependencyError("llamacpp", "llama_cpp", "local")
+    return LlamaCppChat(LlamaCppConfig.from_settings(settings))
+
+
+# -- helpers (the lock is held by the caller) -------------------------------------------------
+
+
+def _dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+    if not messages:
+        raise InputError("No messages to answer: send at least one user message.")
+    return [
+        m.to_dict() if isinstance(m, Message) else Message.from_dict(m).to_dict() for m in messages
+    ]
+
+
+def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
+    import time
+
+    try:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    except ImportError as exc:
+        raise MissingDependencyError("llamacpp", "llama_cpp", "local") from exc
+    kwargs: dict[str, Any] = {
+        "model_path": str(local.path),
+        "n_ctx": config.n_ctx,
+        "n_batch": config.n_batch,
+        "n_threads": config.n_threads,
+        "n_threads_batch": config.n_threads,
+        "verbose": False,
+    }
+    if config.seed is not None:
+        kwargs["seed"] = config.seed
+    if config.chat_format:
+        kwargs["chat_format"] = config.chat_format
+    started = time.perf_counter()
+    try:
+        llm = llama_cpp.Llama(**kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(
+            f"llama.cpp could not load the model {str(local.path)!r} ({local.source}): {exc}. "
+            "Check that it is a complete GGUF file of an architecture this llama-cpp-python "
+            "supports, or point HYPOTEZ_LLAMACPP_MODEL_PATH to another one."
+        ) from exc
+    seconds = time.perf_counter() - started
+    metadata = llm.metadata
+    arch = metadata.get("general.architecture", "")
+    n_ctx_train = int(metadata.get(f"{arch}.context_length") or llm.n_ctx())
+    template = metadata.get("tokenizer.chat_template")
+    formatter = None
+    if template and not config.chat_format:
+        eos, bos = llm.token_eos(), llm.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llm, eos),
+            bos_token=_token_text(llm, bos),
+            stop_token_ids=[eos],
+        )
+        # The same formatter llama-cpp-python would build from the template, but ours, so that
+        # render_prompt() and the context check see exactly what generation uses.
+        llm.chat_handler = formatter.to_chat_handler()
+    return _Loaded(local, llm, formatter, llm.n_ctx(), n_ctx_train, seconds)
+
+
+def _token_text(llm: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    return bytes(llm.detokenize([token], special=True)).decode("utf-8", errors="ignore")
+
+
+def _render(loaded: _Loaded, messages: list[dict[str, str]]) -> Any:
+    try:
+        return loaded.formatter(messages=messages)
+    except Exception as exc:  # the template's own raise_exception(), or a Jinja error
+        raise InputError(
+            f"The chat template of {loaded.model.id!r} refused these messages: {exc}. "
+            "Check the order of roles (some templates need user/assistant turns to alternate)."
+        ) from exc
+
+
+def _prompt_tokens(loaded: _Loaded, messages: list[dict[str, str]]) -> int | None:
+    if loaded.formatter is None:
+        return None
+    result = _render(loaded, messages)
+    tokens = loaded.llm.tokenize(
+        result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+    )
+    return len(tokens)
+
+
+def _context_error(loaded: _Loaded, prompt_tokens: int | None) -> ContextLengthError:
+    size = f"{prompt_tokens} tokens" if prompt_tokens is not None else "too long"
+    return ContextLengthError(
+        f"The prompt is {size} (system instruction and dialogue history included), but the "
+        f"llamacpp context window (n_ctx) holds {loaded.n_ctx} tokens, with room needed for the "
+        "reply. Shorten the history (start a new dialogue or drop old turns), or raise n_ctx with "
+        "HYPOTEZ_LLAMACPP_N_CTX or [plugins.llamacpp] n_ctx (model "
+        f"{loaded.model.id!r} was trained for up to {loaded.n_ctx_train}; a larger window uses "
+        "more memory)."
+    )
+
+
+def _translate(exc: ValueError, loaded: _Loaded) -> Exception:
+    if "exceed context window" in str(exc):
+        return _context_error(loaded, None)
+    return BackendError(f"llama.cpp failed on model {loaded.model.id!r}: {exc}")
+
+
+def _request(
+    loaded: _Loaded, config: LlamaCppConfig, messages: list[dict[str, str]], options: ChatOptions
+) -> tuple[dict[str, Any], int | None]:
+    """Keyword arguments for create_chat_completion, and the prompt's length in tokens."""
+    max_tokens = options.max_tokens if options.max_tokens is not None else config.max_tokens
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InputError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}.")
+    temperature = options.temperature if options.temperature is not None else config.temperature
+    if not isinstance(temperature, int | float) or not temperature >= 0:
+        raise InputError(f"temperature must be a number >= 0, not {temperature!r}.")
+    unknown = set(options.extra) - EXTRA_OPTIONS
+    if unknown:
+        raise InputError(
+            f"The llamacpp backend does not know the option(s) {', '.join(sorted(unknown))}; "
+            f"it accepts {', '.join(sorted(EXTRA_OPTIONS))}."
+        )
+    prompt_tokens = _prompt_tokens(loaded, messages)
+    if prompt_tokens is not None and prompt_tokens >= loaded.n_ctx:
+        raise _context_error(loaded, prompt_tokens)
+    kwargs: dict[str, Any] = {
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": float(temperature),
+        "model": loaded.model.id,
+        **options.extra,
+    }
+    if options.json_schema is not None:
+        kwargs["grammar"] = _grammar(options.json_schema)
+    return kwargs, prompt_tokens
+
+
+# llama-cpp-python's JSON-schema grammar lets raw control characters into strings, which JSON
+# forbids (a literal newline in a string makes json.loads fail); llama.cpp's own converter
+# excludes them. We tighten that one rule.
+_LOOSE_CHAR = r'char ::= [^"\\] |'
+_STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
+
+
+def _grammar(schema: Mapping[str, Any]) -> Any:
+    """A grammar that only lets the model write JSON matching ``schema``.
+
+    Built here rather than through ``response_format``, because llama-cpp-python silently falls
+    back to "any JSON" when it cannot convert a schema; we refuse such a schema instead.
+    """
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    try:
+        text = json.dumps(schema)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"The JSON schema is not JSON-serialisable: {exc}.") from exc
+    try:
+        gbnf = json_schema_to_gbnf(text).replace(_LOOSE_CHAR, _STRICT_CHAR)
+        return LlamaGrammar.from_string(gbnf, verbose=False)
+    except Exception as exc:
+        raise InputError(
+            f"llama.cpp cannot turn this JSON schema into a grammar ({exc!r}); simplify it "
+            "(plain types, properties, required, enum, arrays, maxLength are supported)."
+        ) from exc
+
+
+def _check_json(text: str, finish: str | None, options: ChatOptions, max_tokens: int) -> None:
+    if options.json_schema is None:
+        return
+    if finish == "length":
+        raise BackendError(
+            f"The reply reached max_tokens={max_tokens} before its JSON was complete. Raise "
+            "max_tokens, or make the schema smaller (e.g. maxLength on strings)."
+        )
+    try:
+        json.loads(text)
+    except ValueError as exc:  # the grammar should make this impossible
+        raise BackendError(
+            f"The model's reply is not valid JSON despite the grammar: {exc}."
+        ) from exc
+
+
+def _completion_tokens(
+    loaded: _Loaded, text: str, finish: str | None, max_tokens: int, prompt_tokens: int | None
+) -> int:
+    """Streamed chunks carry no usage: a reply cut at the limit used every allowed token; any
+    other is measured by tokenizing its text (exact for all but rare tokenizations)."""
+    if finish == "length" and prompt_tokens is not None:
+        return min(max_tokens, loaded.n_ctx - prompt_tokens)
+    if not text:
+        return 0
+    return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from _common import header, interleaved, median
-
 from hypotez import DialogueInfo, Turn
 from hypotez_files.storage import FileStorage
 
@@ -22,7 +21,10 @@ def process_times(rounds: int = 15) -> dict[str, float]:
         "python -c 'import hypotez'": [sys.executable, "-c", "import hypotez"],
         "hypotez --help": [exe, "--help"],
     }
-    funcs = {name: (lambda c=cmd: subprocess.run(c, check=True, capture_output=True)) for name, cmd in commands.items()}
+    funcs = {
+        name: (lambda c=cmd: subprocess.run(c, check=True, capture_output=True))
+        for name, cmd in commands.items()
+    }
     return {name: median(t) for name, t in interleaved(funcs, rounds).items()}
 
 
@@ -34,7 +36,13 @@ def append_times(appends: int = 300) -> dict[int, float]:
         for size in sizes:
             store.create_dialogue(DialogueInfo(id=f"d{size}"))
             for start in range(0, size, 500):
-                store.append_turns(f"d{size}", [Turn("user", f"turn {i} " + "x" * 80) for i in range(start, min(size, start + 500))])
+                store.append_turns(
+                    f"d{size}",
+                    [
+                        Turn("user", f"turn {i} " + "x" * 80)
+                        for i in range(start, min(size, start + 500))
+                    ],
+                )
         turn = [Turn("user", "hello " * 20), Turn("assistant", "hi " * 40)]
         funcs = {size: (lambda s=size: store.append_turns(f"d{s}", turn)) for size in sizes}
         return {size: median(t) for size, t in interleaved(funcs, appends).items()}
@@ -43,10 +51,9 @@ def append_times(appends: int = 300) -> dict[int, float]:
 
 
 def sentiment_times(rounds: int = 7) -> list[tuple[str, float, float]]:
+    from hypotez import Session
     from textblob import TextBlob
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    from hypotez import Session
 
     base = [
         "I love this product, it works wonderfully!",
@@ -59,8 +66,14 @@ def sentiment_times(rounds: int = 7) -> list[tuple[str, float, float]]:
     rows = []
     with Session(sentiment=False) as s:
         pairs = {
-            "textblob": (lambda: [TextBlob(t).sentiment for t in texts], s.get_analyzer("textblob")),
-            "vader": (lambda: [raw_vader.polarity_scores(t) for t in texts], s.get_analyzer("vader")),
+            "textblob": (
+                lambda: [TextBlob(t).sentiment for t in texts],
+                s.get_analyzer("textblob"),
+            ),
+            "vader": (
+                lambda: [raw_vader.polarity_scores(t) for t in texts],
+                s.get_analyzer("vader"),
+            ),
         }
         for name, (raw, analyzer) in pairs.items():
             analyzer.analyze(texts[:10])  # warm up

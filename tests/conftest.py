@@ -11,9 +11,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import hypotez
+import pytest
 
 pytest_plugins = ["hypotez.testing"]
 

@@ -92,11 +92,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from hypotez.errors import *  # noqa: F403
+    from hypotez.errors import *
     from hypotez.hookspecs import hookimpl, hookspec
     from hypotez.images import Image, load_image
-    from hypotez.models import *  # noqa: F403
-    from hypotez.plugins import Register, get_plugin_manager, make_plugin_manager, reset_plugin_manager
+    from hypotez.models import *
+    from hypotez.plugins import (
+        Register,
+        get_plugin_manager,
+        make_plugin_manager,
+        reset_plugin_manager,
+    )
     from hypotez.protocols import (
         ChatBackend,
         SentimentAnalyzer,

@@ -22,7 +22,6 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
-
     from hypotez.plugins import Register
 
 PROJECT = "hypotez"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from hypotez.errors import InputError
 
 #: OpenAI accepts images up to 20 MB; local backends share the limit so behaviour is the same.

@@ -15,25 +15,167 @@ from hypotez.models import Sentiment
 from hypotez.protocols import SentimentAnalyzer, texts_of
 
 POSITIVE = frozenset(
-    """good great excellent amazing awesome wonderful fantastic perfect love loved like liked
-    nice happy glad pleased helpful useful thanks thank best better brilliant enjoy enjoyed
-    beautiful fine cool superb correct right works working recommend
-    хорошо хороший хорошая отлично отличный отличная прекрасно прекрасный замечательно
-    спасибо благодарю люблю нравится рад рада полезно полезный супер класс круто лучший
-    лучше удобно верно правильно работает""".split()
+    [
+        "good",
+        "great",
+        "excellent",
+        "amazing",
+        "awesome",
+        "wonderful",
+        "fantastic",
+        "perfect",
+        "love",
+        "loved",
+        "like",
+        "liked",
+        "nice",
+        "happy",
+        "glad",
+        "pleased",
+        "helpful",
+        "useful",
+        "thanks",
+        "thank",
+        "best",
+        "better",
+        "brilliant",
+        "enjoy",
+        "enjoyed",
+        "beautiful",
+        "fine",
+        "cool",
+        "superb",
+        "correct",
+        "right",
+        "works",
+        "working",
+        "recommend",
+        "хорошо",
+        "хороший",
+        "хорошая",
+        "отлично",
+        "отличный",
+        "отличная",
+        "прекрасно",
+        "прекрасный",
+        "замечательно",
+        "спасибо",
+        "благодарю",
+        "люблю",
+        "нравится",
+        "рад",
+        "рада",
+        "полезно",
+        "полезный",
+        "супер",
+        "класс",
+        "круто",
+        "лучший",
+        "лучше",
+        "удобно",
+        "верно",
+        "правильно",
+        "работает",
+    ]
 )
 NEGATIVE = frozenset(
-    """bad terrible awful horrible hate hated dislike poor worse worst useless broken wrong
-    sad angry annoying annoyed disappointed disappointing ugly slow fail failed fails error
-    problem problems bug buggy boring stupid sucks crash crashes
-    плохо плохой плохая ужасно ужасный ужасная отвратительно ненавижу грустно злой зол
-    бесполезно бесполезный сломано сломан ошибка ошибки проблема проблемы медленно хуже
-    худший неправильно неверно глупо скучно""".split()
+    [
+        "bad",
+        "terrible",
+        "awful",
+        "horrible",
+        "hate",
+        "hated",
+        "dislike",
+        "poor",
+        "worse",
+        "worst",
+        "useless",
+        "broken",
+        "wrong",
+        "sad",
+        "angry",
+        "annoying",
+        "annoyed",
+        "disappointed",
+        "disappointing",
+        "ugly",
+        "slow",
+        "fail",
+        "failed",
+        "fails",
+        "error",
+        "problem",
+        "problems",
+        "bug",
+        "buggy",
+        "boring",
+        "stupid",
+        "sucks",
+        "crash",
+        "crashes",
+        "плохо",
+        "плохой",
+        "плохая",
+        "ужасно",
+        "ужасный",
+        "ужасная",
+        "отвратительно",
+        "ненавижу",
+        "грустно",
+        "злой",
+        "зол",
+        "бесполезно",
+        "бесполезный",
+        "сломано",
+        "сломан",
+        "ошибка",
+        "ошибки",
+        "проблема",
+        "проблемы",
+        "медленно",
+        "хуже",
+        "худший",
+        "неправильно",
+        "неверно",
+        "глупо",
+        "скучно",
+    ]
 )
 NEGATORS = frozenset(
-    """not no never none nobody nothing neither nor without cannot can't don't doesn't didn't
-    isn't aren't wasn't weren't won't wouldn't shouldn't couldn't hardly barely
-    не нет ни никогда ничуть вовсе без""".split()
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nobody",
+        "nothing",
+        "neither",
+        "nor",
+        "without",
+        "cannot",
+        "can't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "won't",
+        "wouldn't",
+        "shouldn't",
+        "couldn't",
+        "hardly",
+        "barely",
+        "не",
+        "нет",
+        "ни",
+        "никогда",
+        "ничуть",
+        "вовсе",
+        "без",
+    ]
 )
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 _WINDOW = 3
@@ -54,7 +196,11 @@ def score_text(text: str) -> tuple[float, dict[str, int]]:
         else:
             neg += 1
     total = pos + neg
-    return ((pos - neg) / total if total else 0.0), {"positive": pos, "negative": neg, "negated": negated}
+    return ((pos - neg) / total if total else 0.0), {
+        "positive": pos,
+        "negative": neg,
+        "negated": negated,
+    }
 
 
 class KeywordsAnalyzer(SentimentAnalyzer):

@@ -15,7 +15,6 @@ from typing import Any, Literal, cast
 
 import attrs
 from attrs import field, frozen
-
 from hypotez.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -55,6 +54,10 @@ def _parse_ts(value: Any) -> datetime:
         raise ValueError(f"expected an ISO-8601 timestamp, got {value!r}")
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _to_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(items)
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -141,7 +144,13 @@ class Sentiment:
         score = 1.0 if score > 1.0 else -1.0 if score < -1.0 else score
         if score != score:
             raise InputError(f"Sentiment score from {backend!r} is NaN.")
-        label = "positive" if score > neutral_band else "negative" if score < -neutral_band else "neutral"
+        label = (
+            "positive"
+            if score > neutral_band
+            else "negative"
+            if score < -neutral_band
+            else "neutral"
+        )
         # The label and score are valid by construction: skip the validators (about half the
         # cost of building a Sentiment, which matters for fast analyzers such as VADER).
         self = object.__new__(cls)
@@ -153,7 +162,12 @@ class Sentiment:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "score": self.score, "backend": self.backend, "raw": dict(self.raw)}
+        return {
+            "label": self.label,
+            "score": self.score,
+            "backend": self.backend,
+            "raw": dict(self.raw),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sentiment:
@@ -225,7 +239,11 @@ class Turn:
         return Message(self.role, self.content)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"role": self.role, "content": self.content, "created": _ts(self.created)}
+        out: dict[str, Any] = {
+            "role": self.role,
+            "content": self.content,
+            "created": _ts(self.created),
+        }
         if self.model is not None:
             out["model"] = self.model
         if self.sentiment is not None:
@@ -304,7 +322,7 @@ class Dialogue:
     """A whole dialogue: its header and its turns in order."""
 
     info: DialogueInfo
-    turns: tuple[Turn, ...] = field(converter=tuple, factory=tuple)
+    turns: tuple[Turn, ...] = field(converter=_to_tuple, factory=tuple)
 
     @property
     def id(self) -> str:
@@ -342,7 +360,7 @@ class ImageDescription:
     backend: str
     model: str = ""
     #: (label, probability) pairs, for classifiers; empty for captioning models.
-    labels: tuple[tuple[str, float], ...] = field(converter=tuple, factory=tuple)
+    labels: tuple[tuple[str, float], ...] = field(converter=_to_tuple, factory=tuple)
     #: The parsed JSON when JSON output was asked for.
     data: Any = None
     usage: Usage | None = None
@@ -353,7 +371,7 @@ class ImageDescription:
 class TrainingExample:
     """One chat fine-tuning example: ``{"messages": [...]}``."""
 
-    messages: tuple[Message, ...] = field(converter=tuple)
+    messages: tuple[Message, ...] = field(converter=_to_tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": [m.to_dict() for m in self.messages]}

@@ -13,6 +13,7 @@ remembers who registered what, and builds a backend only when it is selected.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import threading
@@ -21,7 +22,6 @@ from typing import Any, Protocol
 
 import attrs
 import pluggy
-
 from hypotez import hookspecs
 from hypotez.errors import ConfigError, HypotezError, PluginError
 
@@ -110,7 +110,9 @@ class PluginManager(pluggy.PluginManager):
                 self._registry = Registry(self)
             return self._registry
 
-    def add_plugin(self, plugin: object, name: str | None = None, distribution: str = "", version: str = "") -> None:
+    def add_plugin(
+        self, plugin: object, name: str | None = None, distribution: str = "", version: str = ""
+    ) -> None:
         """Register a plugin object or module under ``name`` (default: pluggy's canonical name)."""
         name = name or self.get_canonical_name(plugin)
         if self.has_plugin(name):
@@ -140,7 +142,11 @@ def make_plugin_manager(
     version = _own_version()
     pm.add_plugin(builtin, CORE_PLUGIN, "hypotez", version)
     if entry_points:
-        _load_entry_points(pm, _names(env.get("HYPOTEZ_PLUGINS")), _names(env.get("HYPOTEZ_DISABLE_PLUGINS")) or set())
+        _load_entry_points(
+            pm,
+            _names(env.get("HYPOTEZ_PLUGINS")),
+            _names(env.get("HYPOTEZ_DISABLE_PLUGINS")) or set(),
+        )
     for plugin in plugins:
         pm.add_plugin(plugin)
     return pm
@@ -190,7 +196,9 @@ class Registry:
     def registrations(self, capability: str) -> dict[str, Registration]:
         """Name -> registration for one capability (collected on first use)."""
         if capability not in CAPABILITIES:
-            raise PluginError(f"Unknown capability {capability!r}: use one of {', '.join(CAPABILITIES)}.")
+            raise PluginError(
+                f"Unknown capability {capability!r}: use one of {', '.join(CAPABILITIES)}."
+            )
         with self._lock:
             if capability not in self._by_capability:
                 self._by_capability[capability] = self._collect(capability)
@@ -217,10 +225,16 @@ class Registry:
                 _plugin: str = plugin,
             ) -> None:
                 if not isinstance(name, str) or not name:
-                    raise PluginError(f"Plugin {_plugin!r} registered a {capability} backend without a name.")
+                    raise PluginError(
+                        f"Plugin {_plugin!r} registered a {capability} backend without a name."
+                    )
                 if not callable(factory):
-                    raise PluginError(f"Plugin {_plugin!r} registered {capability} {name!r} with a non-callable factory.")
-                new = Registration(capability, name, factory, _plugin, override, priority, available, description)
+                    raise PluginError(
+                        f"Plugin {_plugin!r} registered {capability} {name!r} with a non-callable factory."
+                    )
+                new = Registration(
+                    capability, name, factory, _plugin, override, priority, available, description
+                )
                 old = found.get(name)
                 if old is None or (new.override and not old.override):
                     found[name] = new
@@ -276,10 +290,8 @@ class Registry:
                 f"The {capability} backend {reg.name!r} (plugin {reg.plugin!r}) failed to start: {exc!r}"
             ) from exc
         if not getattr(backend, "name", ""):
-            try:
+            with contextlib.suppress(AttributeError):  # a backend may make its name read-only
                 backend.name = reg.name
-            except AttributeError:
-                pass
         return backend
 
 

@@ -137,7 +137,9 @@ class VisionBackend(Backend):
     ) -> ImageDescription:
         """Describe ``image`` (a checked :class:`hypotez.images.Image`)."""
 
-    async def adescribe(self, image: Any, prompt: str | None = None, **kwargs: Any) -> ImageDescription:
+    async def adescribe(
+        self, image: Any, prompt: str | None = None, **kwargs: Any
+    ) -> ImageDescription:
         return await to_thread(self.describe, image, prompt, **kwargs)
 
 

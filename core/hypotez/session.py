@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-
 from hypotez.backends import open_storage
 from hypotez.errors import InputError
 from hypotez.images import load_image
@@ -35,7 +34,14 @@ from hypotez.models import (
     validate_id,
 )
 from hypotez.plugins import PluginManager, get_plugin_manager
-from hypotez.protocols import ChatBackend, SentimentAnalyzer, Storage, Trainer, VisionBackend, texts_of
+from hypotez.protocols import (
+    ChatBackend,
+    SentimentAnalyzer,
+    Storage,
+    Trainer,
+    VisionBackend,
+    texts_of,
+)
 from hypotez.settings import Settings
 
 
@@ -221,12 +227,17 @@ class _Base:
         )
         return messages, options
 
-    def _turns(self, message: str, reply: Reply, sentiments: Sequence[Sentiment] | None) -> tuple[Reply, list[Turn]]:
+    def _turns(
+        self, message: str, reply: Reply, sentiments: Sequence[Sentiment] | None
+    ) -> tuple[Reply, list[Turn]]:
         user_sentiment, reply_sentiment = sentiments if sentiments else (None, None)
         reply = reply.with_sentiment(reply_sentiment)
         if not reply.backend:
             reply = attrs.evolve(reply, backend=self.chat_backend.name)
-        turns = [Turn(role="user", content=message, sentiment=user_sentiment), Turn.from_reply(reply)]
+        turns = [
+            Turn(role="user", content=message, sentiment=user_sentiment),
+            Turn.from_reply(reply),
+        ]
         return reply, turns
 
     def _info_for_new(self) -> DialogueInfo:
@@ -265,7 +276,9 @@ class Session(_Base):
         extra: Mapping[str, Any] | None = None,
     ) -> Reply:
         """Send ``message`` with the dialogue's history; store both turns; return the reply."""
-        messages, options = self._prepare(message, system, model, temperature, max_tokens, json_schema, extra)
+        messages, options = self._prepare(
+            message, system, model, temperature, max_tokens, json_schema, extra
+        )
         reply = self.chat_backend.chat(messages, options)
         return self._complete(message, reply, analyzer)
 
@@ -282,7 +295,9 @@ class Session(_Base):
         extra: Mapping[str, Any] | None = None,
     ) -> Iterator[ReplyChunk]:
         """Like :meth:`ask`, yielding the reply as it arrives; the last chunk has the full reply."""
-        messages, options = self._prepare(message, system, model, temperature, max_tokens, json_schema, extra)
+        messages, options = self._prepare(
+            message, system, model, temperature, max_tokens, json_schema, extra
+        )
         final: Reply | None = None
         for chunk in self.chat_backend.stream(messages, options):
             # The backend's last chunk carries the whole reply, and may carry a last delta too.
@@ -291,7 +306,9 @@ class Session(_Base):
             if chunk.reply is not None:
                 final = chunk.reply
         if final is None:
-            raise InputError(f"The chat backend {self.chat_backend.name!r} ended its stream without a reply.")
+            raise InputError(
+                f"The chat backend {self.chat_backend.name!r} ended its stream without a reply."
+            )
         yield ReplyChunk("", self._complete(message, final, analyzer))
 
     def _complete(self, message: str, reply: Reply, analyzer: str | None) -> Reply:
@@ -331,7 +348,9 @@ class Session(_Base):
         if detail not in ("auto", "low", "high"):
             raise InputError(f"detail must be 'auto', 'low' or 'high', not {detail!r}.")
         checked = load_image(image)
-        return self.vision_backend.describe(checked, prompt, detail=detail, json_schema=json_schema, model=model)
+        return self.vision_backend.describe(
+            checked, prompt, detail=detail, json_schema=json_schema, model=model
+        )
 
     def list_models(self) -> list[ModelInfo]:
         return self.chat_backend.list_models()
@@ -362,7 +381,9 @@ class AsyncSession(_Base):
         analyzer: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Reply:
-        messages, options = self._prepare(message, system, model, temperature, max_tokens, json_schema, extra)
+        messages, options = self._prepare(
+            message, system, model, temperature, max_tokens, json_schema, extra
+        )
         reply = await self.chat_backend.achat(messages, options)
         return await self._complete(message, reply, analyzer)
 
@@ -378,7 +399,9 @@ class AsyncSession(_Base):
         analyzer: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[ReplyChunk]:
-        messages, options = self._prepare(message, system, model, temperature, max_tokens, json_schema, extra)
+        messages, options = self._prepare(
+            message, system, model, temperature, max_tokens, json_schema, extra
+        )
         final: Reply | None = None
         async for chunk in self.chat_backend.astream(messages, options):
             # The backend's last chunk carries the whole reply, and may carry a last delta too.
@@ -387,7 +410,9 @@ class AsyncSession(_Base):
             if chunk.reply is not None:
                 final = chunk.reply
         if final is None:
-            raise InputError(f"The chat backend {self.chat_backend.name!r} ended its stream without a reply.")
+            raise InputError(
+                f"The chat backend {self.chat_backend.name!r} ended its stream without a reply."
+            )
         yield ReplyChunk("", await self._complete(message, final, analyzer))
 
     async def _complete(self, message: str, reply: Reply, analyzer: str | None) -> Reply:
@@ -408,7 +433,9 @@ class AsyncSession(_Base):
         self._remember(turns, reply)
         return reply
 
-    async def analyze(self, texts: Sequence[str], *, analyzer: str | None = None) -> list[Sentiment]:
+    async def analyze(
+        self, texts: Sequence[str], *, analyzer: str | None = None
+    ) -> list[Sentiment]:
         texts = texts_of(texts)
         return await self.get_analyzer(analyzer).aanalyze(texts) if texts else []
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-
 from hypotez.errors import ConfigError
 
 T = TypeVar("T")
@@ -89,7 +88,9 @@ class Settings:
         env = dict(os.environ if env is None else env)
         unknown = set(overrides) - set(ENV_NAMES)
         if unknown:
-            raise ConfigError(f"Unknown setting(s) {', '.join(sorted(unknown))}: use {', '.join(ENV_NAMES)}.")
+            raise ConfigError(
+                f"Unknown setting(s) {', '.join(sorted(unknown))}: use {', '.join(ENV_NAMES)}."
+            )
         path = _find_config(config_file, env, overrides.get("home"))
         file_values, file_options = _read_toml(path) if path else ({}, {})
 
@@ -114,7 +115,11 @@ class Settings:
         )
 
     def option(
-        self, plugin: str, key: str, default: T | None = None, cast: Callable[[Any], T] | None = None
+        self,
+        plugin: str,
+        key: str,
+        default: T | None = None,
+        cast: Callable[[Any], T] | None = None,
     ) -> T | Any:
         """A plugin's option: argument, then ``HYPOTEZ_<PLUGIN>_<KEY>``, then the TOML table."""
         if key in self._arg_options.get(plugin, {}):
@@ -132,7 +137,9 @@ class Settings:
         try:
             return cast(raw)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"Option {plugin}.{key} = {raw!r} is invalid ({env_name} or [plugins.{plugin}]): {exc}") from exc
+            raise ConfigError(
+                f"Option {plugin}.{key} = {raw!r} is invalid ({env_name} or [plugins.{plugin}]): {exc}"
+            ) from exc
 
     def env(self, name: str, default: str | None = None) -> str | None:
         """An environment variable as it was when the settings were loaded (HYPOTEZ_/OPENAI_/AWS_)."""
@@ -166,10 +173,14 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"Cannot read config file {str(path)!r}: {exc}. Fix or remove it.") from exc
+        raise ConfigError(
+            f"Cannot read config file {str(path)!r}: {exc}. Fix or remove it."
+        ) from exc
     plugins = data.pop("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
-        raise ConfigError(f"In {str(path)!r}, [plugins] must hold one table per plugin, e.g. [plugins.llamacpp].")
+        raise ConfigError(
+            f"In {str(path)!r}, [plugins] must hold one table per plugin, e.g. [plugins.llamacpp]."
+        )
     unknown = set(data) - set(ENV_NAMES)
     if unknown:
         raise ConfigError(
@@ -177,5 +188,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
             f"Known: {', '.join(k for k in ENV_NAMES if k not in _SECRET)}; plugin options go under [plugins.NAME]."
         )
     if _SECRET & set(data):
-        raise ConfigError(f"{str(path)!r} holds an API key: remove it and set OPENAI_API_KEY in the environment instead.")
+        raise ConfigError(
+            f"{str(path)!r} holds an API key: remove it and set OPENAI_API_KEY in the environment instead."
+        )
     return data, plugins

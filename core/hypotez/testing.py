@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hypotez.plugins import PluginManager, make_plugin_manager
 from hypotez.settings import Settings
 

@@ -60,7 +60,9 @@ class FileStorage(Storage):
         parts = urlsplit(url)
         if parts.scheme == "file":
             if parts.netloc not in ("", "localhost"):
-                raise InputError(f"file:// URL {url!r} names host {parts.netloc!r}: use file:///absolute/path.")
+                raise InputError(
+                    f"file:// URL {url!r} names host {parts.netloc!r}: use file:///absolute/path."
+                )
             return cls(url2pathname(parts.path))
         return cls(url)  # a plain path
 
@@ -78,9 +80,13 @@ class FileStorage(Storage):
         try:
             created = atomic_create_bytes(path, _dumps(info.to_dict()) + b"\n")
         except OSError as exc:
-            raise StorageError(f"Cannot create dialogue file {str(path)!r}: {exc.strerror}.") from exc
+            raise StorageError(
+                f"Cannot create dialogue file {str(path)!r}: {exc.strerror}."
+            ) from exc
         if not created:
-            raise StorageError(f"Dialogue {info.id!r} already exists in {self.url}; pick another id.")
+            raise StorageError(
+                f"Dialogue {info.id!r} already exists in {self.url}; pick another id."
+            )
 
     def append_turns(self, dialogue_id: str, turns: Sequence[Turn]) -> None:
         if not turns:
@@ -99,7 +105,9 @@ class FileStorage(Storage):
                 written = os.write(fd, line)
                 if written != len(line):  # disk full: undo our partial line
                     os.ftruncate(fd, os.fstat(fd).st_size - written)
-                    raise StorageError(f"Short write to {str(path)!r} (disk full?); nothing was appended.")
+                    raise StorageError(
+                        f"Short write to {str(path)!r} (disk full?); nothing was appended."
+                    )
                 os.fsync(fd)
         except OSError as exc:
             raise StorageError(f"Cannot append to {str(path)!r}: {exc.strerror}.") from exc
@@ -125,7 +133,9 @@ class FileStorage(Storage):
             torn.flush()
             os.fsync(torn.fileno())
         os.ftruncate(fd, keep)
-        log.warning("Moved an unfinished append (%d bytes) from %s to %s.torn", size - keep, path, path)
+        log.warning(
+            "Moved an unfinished append (%d bytes) from %s to %s.torn", size - keep, path, path
+        )
 
     def load_dialogue(self, dialogue_id: str) -> Dialogue:
         path = self._dialogue_path(dialogue_id)
@@ -140,14 +150,20 @@ class FileStorage(Storage):
         # never finished, which is not part of the data (the next append moves it aside).
         lines = data.split(b"\n")[:-1]
         if not lines:
-            raise CorruptDataError(f"{str(path)!r} has no header line; it is not a hypotez dialogue.")
+            raise CorruptDataError(
+                f"{str(path)!r} has no header line; it is not a hypotez dialogue."
+            )
         info = self._parse(path, 1, lines[0], DialogueInfo.from_dict)
         turns: list[Turn] = []
         for number, raw in enumerate(lines[1:], start=2):
-            batch = self._parse(path, number, raw, lambda d: [Turn.from_dict(t) for t in d["turns"]])
+            batch = self._parse(
+                path, number, raw, lambda d: [Turn.from_dict(t) for t in d["turns"]]
+            )
             turns.extend(batch)
         if info.id != dialogue_id:
-            raise CorruptDataError(f"{str(path)!r} holds dialogue {info.id!r}, not {dialogue_id!r}.")
+            raise CorruptDataError(
+                f"{str(path)!r} holds dialogue {info.id!r}, not {dialogue_id!r}."
+            )
         return Dialogue(info, turns)
 
     @staticmethod
@@ -199,7 +215,9 @@ class FileStorage(Storage):
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise DialogueNotFoundError(f"No {collection} record {record_id!r} in {self.url}.") from None
+            raise DialogueNotFoundError(
+                f"No {collection} record {record_id!r} in {self.url}."
+            ) from None
         return self._parse_record(path, raw)
 
     @staticmethod
@@ -207,9 +225,13 @@ class FileStorage(Storage):
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise CorruptDataError(f"Record {str(path)!r} is not valid JSON ({exc}); it was left untouched.") from exc
+            raise CorruptDataError(
+                f"Record {str(path)!r} is not valid JSON ({exc}); it was left untouched."
+            ) from exc
         if not isinstance(data, dict):
-            raise CorruptDataError(f"Record {str(path)!r} is not a JSON object; it was left untouched.")
+            raise CorruptDataError(
+                f"Record {str(path)!r} is not a JSON object; it was left untouched."
+            )
         return data
 
     def list_records(self, collection: str) -> list[dict[str, Any]]:
@@ -228,4 +250,6 @@ class FileStorage(Storage):
         try:
             self._record_path(collection, record_id).unlink()
         except FileNotFoundError:
-            raise DialogueNotFoundError(f"No {collection} record {record_id!r} in {self.url}.") from None
+            raise DialogueNotFoundError(
+                f"No {collection} record {record_id!r} in {self.url}."
+            ) from None

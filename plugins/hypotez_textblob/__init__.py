@@ -29,7 +29,11 @@ class TextBlobAnalyzer(SentimentAnalyzer):
         out = []
         for text in texts_of(texts):
             polarity, subjectivity = self._analyzer.analyze(text)
-            out.append(Sentiment.from_score(polarity, self.name, {"polarity": polarity, "subjectivity": subjectivity}))
+            out.append(
+                Sentiment.from_score(
+                    polarity, self.name, {"polarity": polarity, "subjectivity": subjectivity}
+                )
+            )
         return out
 
 

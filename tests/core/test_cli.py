@@ -9,14 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hypotez
 import pytest
 
-import hypotez
 
-
-def hypotez_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def hypotez_cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("hypotez") or str(Path(sys.executable).with_name("hypotez"))
-    return subprocess.run([exe, *args], input=input, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [exe, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_version() -> None:
@@ -57,7 +65,10 @@ def test_sentiment_from_arguments_file_and_stdin(home: Path, tmp_path: Path) -> 
     texts.write_text("плохо\n\nхорошо\n", encoding="utf-8")
     from_file = hypotez_cli("sentiment", "-a", "keywords", "--json", "-f", str(texts))
     rows = [json.loads(line) for line in from_file.stdout.splitlines()]
-    assert [(r["text"], r["label"]) for r in rows] == [("плохо", "negative"), ("хорошо", "positive")]
+    assert [(r["text"], r["label"]) for r in rows] == [
+        ("плохо", "negative"),
+        ("хорошо", "positive"),
+    ]
     from_stdin = hypotez_cli("sentiment", "-a", "vader", "-f", "-", input="I love it\n")
     assert from_stdin.stdout.startswith("positive")
 
@@ -84,7 +95,17 @@ def test_unknown_analyzer_names_the_known_ones() -> None:
 
 def test_dialogues_list_show_export_delete(home: Path, tmp_path: Path) -> None:
     assert hypotez_cli("dialogues", "list").stderr.startswith("No dialogues yet")
-    created = hypotez_cli("ask", "--chat", "echo", "--analyzer", "keywords", "--system", "Be nice", "--json", "good day")
+    created = hypotez_cli(
+        "ask",
+        "--chat",
+        "echo",
+        "--analyzer",
+        "keywords",
+        "--system",
+        "Be nice",
+        "--json",
+        "good day",
+    )
     dialogue_id = json.loads(created.stdout)["dialogue_id"]
     listed = hypotez_cli("dialogues", "list", "--json")
     assert [d["id"] for d in json.loads(listed.stdout)] == [dialogue_id]
@@ -93,7 +114,11 @@ def test_dialogues_list_show_export_delete(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "d.jsonl"
     exported = hypotez_cli("dialogues", "export", dialogue_id, "--format", "jsonl", "-o", str(out))
     assert exported.returncode == 0
-    assert [m["role"] for m in json.loads(out.read_text())["messages"]] == ["system", "user", "assistant"]
+    assert [m["role"] for m in json.loads(out.read_text())["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+    ]
     markdown = hypotez_cli("dialogues", "export", dialogue_id, "--format", "markdown")
     assert markdown.stdout.startswith(f"# Dialogue {dialogue_id}")
     full = json.loads(hypotez_cli("dialogues", "export", dialogue_id).stdout)
@@ -102,7 +127,10 @@ def test_dialogues_list_show_export_delete(home: Path, tmp_path: Path) -> None:
     assert json.loads(hypotez_cli("dialogues", "list", "--json").stdout) == []
 
 
-@pytest.mark.parametrize(("dialogue_id", "code", "message"), [("ghost", 1, "No dialogue 'ghost'"), ("../x", 2, "Invalid dialogue id")])
+@pytest.mark.parametrize(
+    ("dialogue_id", "code", "message"),
+    [("ghost", 1, "No dialogue 'ghost'"), ("../x", 2, "Invalid dialogue id")],
+)
 def test_dialogues_show_bad_ids(home: Path, dialogue_id: str, code: int, message: str) -> None:
     result = hypotez_cli("dialogues", "show", dialogue_id)
     assert result.returncode == code and message in result.stderr
@@ -112,7 +140,11 @@ def test_plugins_lists_versions_and_registrations() -> None:
     result = hypotez_cli("plugins", "--json")
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["testplugin"]["version"] == "1.2.3"
-    assert {"capability": "chat", "name": "echo", "description": "echoes the request as JSON (tests)"} in plugins["testplugin"]["registers"]
+    assert {
+        "capability": "chat",
+        "name": "echo",
+        "description": "echoes the request as JSON (tests)",
+    } in plugins["testplugin"]["registers"]
     assert plugins["files"]["registers"][0]["name"] == "file"
     text = hypotez_cli("plugins").stdout
     assert "testplugin 1.2.3 (hypotez-testplugin)" in text
@@ -129,5 +161,7 @@ def test_global_home_option_and_broken_config(tmp_path: Path) -> None:
 
 
 def test_disabled_plugins_disappear_from_the_cli(home: Path) -> None:
-    result = hypotez_cli("ask", "--chat", "echo", "hi", env={"HYPOTEZ_DISABLE_PLUGINS": "testplugin"})
+    result = hypotez_cli(
+        "ask", "--chat", "echo", "hi", env={"HYPOTEZ_DISABLE_PLUGINS": "testplugin"}
+    )
     assert result.returncode == 1 and "No chat backend named 'echo'" in result.stderr

@@ -6,8 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-from hypotez import CorruptDataError, DialogueInfo, DialogueNotFoundError, InputError, StorageError, Turn
+from hypotez import (
+    CorruptDataError,
+    DialogueInfo,
+    DialogueNotFoundError,
+    InputError,
+    StorageError,
+    Turn,
+)
 from hypotez_files.storage import FileStorage
 
 
@@ -42,7 +48,9 @@ def test_a_torn_tail_is_ignored_then_moved_aside_not_lost(store: FileStorage) ->
     assert path.read_bytes().endswith(b"\n")
 
 
-def test_a_corrupt_line_is_reported_with_path_and_line_and_left_untouched(store: FileStorage) -> None:
+def test_a_corrupt_line_is_reported_with_path_and_line_and_left_untouched(
+    store: FileStorage,
+) -> None:
     path = make(store, 2)
     lines = path.read_bytes().split(b"\n")
     lines[2] = b"{not json"

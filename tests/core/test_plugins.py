@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-import pytest
-
 import hypotez
+import pytest
 from hypotez import ConfigError, PluginError, hookimpl
 from hypotez.plugins import make_plugin_manager
 
@@ -41,7 +40,9 @@ def test_the_third_party_test_plugin_is_found_through_its_entry_point() -> None:
 
 def test_default_plugins_load_like_third_party_ones() -> None:
     pm = make_plugin_manager()
-    assert {"files", "textblob", "vader", "openai", "s3", "llamacpp", "imagenet", "e5"} <= set(pm.infos)
+    assert {"files", "textblob", "vader", "openai", "s3", "llamacpp", "imagenet", "e5"} <= set(
+        pm.infos
+    )
     assert pm.registry.get("storage", "file").plugin == "files"
     assert pm.registry.get("sentiment", "textblob").plugin == "textblob"
 
@@ -78,7 +79,12 @@ def test_two_plugins_registering_one_name_is_an_error_naming_both() -> None:
     with pytest.raises(PluginError) as info:
         pm.registry.names("sentiment")
     message = str(info.value)
-    assert "'dup'" in message and "'first'" in message and "'second'" in message and "override=True" in message
+    assert (
+        "'dup'" in message
+        and "'first'" in message
+        and "'second'" in message
+        and "override=True" in message
+    )
 
 
 def test_clash_with_a_default_plugin_names_it() -> None:
@@ -164,7 +170,9 @@ def test_bad_registrations_are_refused() -> None:
         pm.registry.names("chat")
 
 
-def test_a_plugin_that_fails_to_import_is_named_with_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_that_fails_to_import_is_named_with_the_way_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     real = importlib.metadata.entry_points
 
     def with_broken(**kwargs: Any) -> Any:

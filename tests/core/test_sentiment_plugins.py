@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
 from hypotez import InputError, Session
 from hypotez.keywords import score_text
 
-TEXTS = ["I love this, it is wonderful!", "This is terrible and I hate it.", "The box is on the table.", ""]
+TEXTS = [
+    "I love this, it is wonderful!",
+    "This is terrible and I hate it.",
+    "The box is on the table.",
+    "",
+]
 
 
 def test_textblob_matches_the_raw_library(home: object) -> None:

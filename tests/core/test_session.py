@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 import hypotez
+import pytest
 from hypotez import (
     AsyncSession,
     ConfigError,
@@ -42,7 +41,11 @@ def test_each_turn_carries_its_sentiment(home: Path) -> None:
         user, answer = s.storage.load_dialogue(s.dialogue_id).turns
     assert user.sentiment.label == "negative" and user.sentiment.backend == "shouty"
     assert answer.sentiment == reply.sentiment
-    assert answer.model == reply.model and answer.usage == reply.usage and answer.finish_reason == "stop"
+    assert (
+        answer.model == reply.model
+        and answer.usage == reply.usage
+        and answer.finish_reason == "stop"
+    )
     assert reply.backend == "echo"
 
 
@@ -50,7 +53,10 @@ def test_analyzer_can_be_chosen_per_call(home: Path) -> None:
     with Session(chat="echo", sentiment="keywords") as s:
         assert s.ask("hi", analyzer="shouty").sentiment.backend == "shouty"
         assert s.ask("hi").sentiment.backend == "keywords"
-        assert [r.label for r in s.analyze(["not good", "great!"], analyzer="shouty")] == ["neutral", "positive"]
+        assert [r.label for r in s.analyze(["not good", "great!"], analyzer="shouty")] == [
+            "neutral",
+            "positive",
+        ]
 
 
 def test_a_dialogue_is_resumed_by_id_in_a_new_session(home: Path) -> None:
@@ -133,13 +139,21 @@ def test_path_traversal_dialogue_id(home: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_backend_names(home: Path) -> None:
-    with Session(chat="nope") as s, pytest.raises(PluginError, match="No chat backend named 'nope'"):
+    with (
+        Session(chat="nope") as s,
+        pytest.raises(PluginError, match="No chat backend named 'nope'"),
+    ):
         s.ask("x")
-    with Session(chat="echo", sentiment="nope") as s, pytest.raises(PluginError, match="sentiment backend named 'nope'"):
+    with (
+        Session(chat="echo", sentiment="nope") as s,
+        pytest.raises(PluginError, match="sentiment backend named 'nope'"),
+    ):
         s.ask("x")
 
 
-def test_no_chat_backend_at_all_says_how_to_get_one(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_chat_backend_at_all_says_how_to_get_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HYPOTEZ_PLUGINS", "files")
     hypotez.reset_plugin_manager()
     with Session() as s, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
@@ -147,7 +161,10 @@ def test_no_chat_backend_at_all_says_how_to_get_one(home: Path, monkeypatch: pyt
 
 
 def test_unknown_storage_scheme(home: Path) -> None:
-    with Session(chat="echo", storage="ftp://host/x") as s, pytest.raises(ConfigError, match="ftp://"):
+    with (
+        Session(chat="echo", storage="ftp://host/x") as s,
+        pytest.raises(ConfigError, match="ftp://"),
+    ):
         s.ask("x")
 
 
@@ -165,10 +182,12 @@ def test_describe_image_checks_input_before_any_backend(home: Path, tmp_path: Pa
 
 def test_assistant_presets(home: Path) -> None:
     with Session(chat="echo") as s:
-        s.storage.save_assistant(hypotez.Assistant(id="poet", name="Poet", instructions="Rhyme.", model="echo-2"))
+        s.storage.save_assistant(
+            hypotez.Assistant(id="poet", name="Poet", instructions="Rhyme.", model="echo-2")
+        )
         s.use_assistant("poet")
         body = echoed(s.ask("x"))
         assert body["roles"][0] == "system" and body["model"] == "echo-2"
         assert s.dialogue.info.assistant_id == "poet"
-        with pytest.raises(InputError, match="Unknown assistant 'ghost'.*poet"):
+        with pytest.raises(InputError, match=r"Unknown assistant 'ghost'.*poet"):
             s.use_assistant("ghost")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from hypotez import ConfigError, Settings
 
 
@@ -22,7 +21,9 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_precedence_args_over_env_over_file(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "hypotez.toml", 'chat = "from-file"\nsentiment = "vader"\nmodel = "m-file"\n')
+    cfg = write(
+        tmp_path / "hypotez.toml", 'chat = "from-file"\nsentiment = "vader"\nmodel = "m-file"\n'
+    )
     env = {"HYPOTEZ_CHAT": "from-env", "HYPOTEZ_MODEL": "m-env"}
     s = Settings.load(config_file=cfg, env=env, chat="from-arg", home=tmp_path)
     assert s.chat == "from-arg"
@@ -31,7 +32,9 @@ def test_precedence_args_over_env_over_file(tmp_path: Path) -> None:
     assert s.config_file == cfg
 
 
-def test_toml_is_found_in_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_toml_is_found_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "hypotez.toml", 'sentiment = "keywords"\n')
     assert Settings.load(env={}).sentiment == "keywords"
@@ -49,8 +52,14 @@ def test_empty_env_values_count_as_unset(tmp_path: Path) -> None:
 
 
 def test_plugin_options_precedence(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "c.toml", "[plugins.llamacpp]\nn_threads = 4\nmodel_path = '/file.gguf'\n")
-    s = Settings.load(config_file=cfg, env={"HYPOTEZ_LLAMACPP_N_THREADS": "2"}, options={"llamacpp": {"model_path": "/arg.gguf"}})
+    cfg = write(
+        tmp_path / "c.toml", "[plugins.llamacpp]\nn_threads = 4\nmodel_path = '/file.gguf'\n"
+    )
+    s = Settings.load(
+        config_file=cfg,
+        env={"HYPOTEZ_LLAMACPP_N_THREADS": "2"},
+        options={"llamacpp": {"model_path": "/arg.gguf"}},
+    )
     assert s.option("llamacpp", "model_path") == "/arg.gguf"
     assert s.option("llamacpp", "n_threads", cast=int) == 2
     assert s.option("llamacpp", "missing", "dflt") == "dflt"

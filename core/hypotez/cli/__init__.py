@@ -9,16 +9,21 @@ from __future__ import annotations
 import sys
 
 import click
-
 from hypotez import __version__
 from hypotez.cli.common import GlobalOptions, run_guarded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="hypotez")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A hypotez.toml to read.")
-@click.option("--home", type=click.Path(file_okay=False), help="Data directory [env: HYPOTEZ_HOME].")
-@click.option("--storage", help="Storage URL, e.g. file:///data or s3://bucket/prefix [env: HYPOTEZ_STORAGE].")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="A hypotez.toml to read."
+)
+@click.option(
+    "--home", type=click.Path(file_okay=False), help="Data directory [env: HYPOTEZ_HOME]."
+)
+@click.option(
+    "--storage", help="Storage URL, e.g. file:///data or s3://bucket/prefix [env: HYPOTEZ_STORAGE]."
+)
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, home: str | None, storage: str | None) -> None:
     """hypotez: chat, sentiment, vision and fine-tuning through plugins.
@@ -52,4 +57,6 @@ def build_cli() -> click.Group:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hypotez`` script."""
-    sys.exit(run_guarded(lambda: build_cli().main(args=argv, prog_name="hypotez", standalone_mode=False)))
+    sys.exit(
+        run_guarded(lambda: build_cli().main(args=argv, prog_name="hypotez", standalone_mode=False))
+    )

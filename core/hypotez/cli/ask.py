@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from hypotez.cli.common import echo_json, sentiment_text, session
 
 
@@ -32,7 +31,9 @@ def ask(
 ) -> None:
     """Ask MESSAGE; print the reply and its sentiment; keep both in a dialogue."""
     text = " ".join(message)
-    with session(chat=chat_name, sentiment=analyzer, model=model, system=system, dialogue_id=dialogue_id) as s:
+    with session(
+        chat=chat_name, sentiment=analyzer, model=model, system=system, dialogue_id=dialogue_id
+    ) as s:
         kwargs = {"temperature": temperature, "max_tokens": max_tokens}
         if stream and not as_json:
             reply = None
@@ -60,7 +61,10 @@ def ask(
                 }
             )
         else:
-            click.echo(f"[sentiment: {sentiment_text(reply.sentiment)}; dialogue: {s.dialogue_id}]", err=True)
+            click.echo(
+                f"[sentiment: {sentiment_text(reply.sentiment)}; dialogue: {s.dialogue_id}]",
+                err=True,
+            )
 
 
 def register(group: click.Group) -> None:

@@ -31,7 +31,11 @@ class GlobalOptions:
 
         return Settings.load(
             config_file=self.config_file,
-            **{k: v for k, v in {"home": self.home, "storage": self.storage, **overrides}.items() if v is not None},
+            **{
+                k: v
+                for k, v in {"home": self.home, "storage": self.storage, **overrides}.items()
+                if v is not None
+            },
         )
 
 
@@ -87,4 +91,8 @@ def echo_json(data: Any) -> None:
 
 
 def sentiment_text(sentiment: Any) -> str:
-    return "" if sentiment is None else f"{sentiment.label} ({sentiment.score:+.2f}, {sentiment.backend})"
+    return (
+        ""
+        if sentiment is None
+        else f"{sentiment.label} ({sentiment.score:+.2f}, {sentiment.backend})"
+    )

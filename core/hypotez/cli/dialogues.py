@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import click
+from typing import TYPE_CHECKING
 
+import click
 from hypotez.cli.common import echo_json, global_options, sentiment_text
 
+if TYPE_CHECKING:
+    from hypotez.protocols import Storage
 
-def _storage():  # type: ignore[no-untyped-def]
+
+def _storage() -> Storage:
     from hypotez.backends import open_storage
     from hypotez.plugins import get_plugin_manager
 
@@ -31,7 +35,9 @@ def list_(as_json: bool) -> None:
     if not infos:
         click.echo("No dialogues yet. Start one with: hypotez ask 'Hello'", err=True)
     for info in infos:
-        click.echo(f"{info.id}  {info.created:%Y-%m-%d %H:%M}  {info.title or (info.system or '')[:50]}")
+        click.echo(
+            f"{info.id}  {info.created:%Y-%m-%d %H:%M}  {info.title or (info.system or '')[:50]}"
+        )
 
 
 @dialogues.command()
@@ -49,10 +55,19 @@ def show(dialogue_id: str) -> None:
 @dialogues.command()
 @click.argument("dialogue_id")
 @click.option(
-    "--format", "fmt", type=click.Choice(["json", "jsonl", "markdown"]), default="json", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "jsonl", "markdown"]),
+    default="json",
+    show_default=True,
     help="json: everything stored; jsonl: one chat fine-tuning example; markdown: for reading.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write (default: stdout).",
+)
 def export(dialogue_id: str, fmt: str, output: str | None) -> None:
     """Export a dialogue as JSON, chat JSONL or Markdown."""
     from hypotez.export import export_dialogue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from hypotez.cli.common import echo_json
 
 
@@ -23,13 +22,21 @@ def plugins(as_json: bool) -> None:
     if as_json:
         echo_json(
             [
-                {"name": info.name, "distribution": info.distribution, "version": info.version, "registers": provided[info.name]}
+                {
+                    "name": info.name,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "registers": provided[info.name],
+                }
                 for info in pm.infos.values()
             ]
         )
         return
     for info in pm.infos.values():
-        click.echo(f"{info.name} {info.version}" + (f" ({info.distribution})" if info.distribution not in ("", info.name) else ""))
+        click.echo(
+            f"{info.name} {info.version}"
+            + (f" ({info.distribution})" if info.distribution not in ("", info.name) else "")
+        )
         for item in provided[info.name]:
             desc = f" - {item['description']}" if item["description"] else ""
             click.echo(f"  {item['capability']}: {item['name']}{desc}")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING
 
 import click
-
 from hypotez.cli.common import session
+
+if TYPE_CHECKING:
+    from hypotez.models import Sentiment
 
 #: Inputs longer than this get a progress bar (on a terminal's stderr).
 PROGRESS_THRESHOLD = 200
@@ -17,10 +23,16 @@ BATCH = 64
 @click.argument("texts", nargs=-1)
 @click.option("-a", "--analyzer", help="Analyzer name (textblob, vader, keywords, e5, llm...).")
 @click.option(
-    "-f", "--file", "file", type=click.File("r", encoding="utf-8"), help="One text per line; '-' for stdin."
+    "-f",
+    "--file",
+    "file",
+    type=click.File("r", encoding="utf-8"),
+    help="One text per line; '-' for stdin.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
-def sentiment(texts: tuple[str, ...], analyzer: str | None, file: click.utils.LazyFile | None, as_json: bool) -> None:
+def sentiment(
+    texts: tuple[str, ...], analyzer: str | None, file: IO[str] | None, as_json: bool
+) -> None:
     """Print the sentiment of each TEXT (or each line of --file)."""
     lines = list(texts)
     if file is not None:
@@ -29,14 +41,15 @@ def sentiment(texts: tuple[str, ...], analyzer: str | None, file: click.utils.La
     if not lines:
         raise click.UsageError("Give texts as arguments or with --file (one per line).")
     with session(sentiment=analyzer) as s:
-        results = []
-        batches = range(0, len(lines), BATCH)
-        if len(lines) > PROGRESS_THRESHOLD:
-            with click.progressbar(batches, label="Analysing", file=click.get_text_stream("stderr")) as bar:
-                for start in bar:
-                    results.extend(s.analyze(lines[start : start + BATCH]))
-        else:
-            for start in batches:
+        results: list[Sentiment] = []
+        batches: Iterable[int] = range(0, len(lines), BATCH)
+        progress: contextlib.AbstractContextManager[Iterable[int]] = (
+            click.progressbar(batches, label="Analysing", file=sys.stderr)  # type: ignore[operator]
+            if len(lines) > PROGRESS_THRESHOLD
+            else contextlib.nullcontext(batches)
+        )
+        with progress as bar:
+            for start in bar:
                 results.extend(s.analyze(lines[start : start + BATCH]))
     for text, result in zip(lines, results, strict=True):
         if as_json:

@@ -10,7 +10,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hypotez import ChatBackend, ChatOptions, Message, ModelInfo, Reply, Sentiment, SentimentAnalyzer, Usage, hookimpl, texts_of
+from hypotez import (
+    ChatBackend,
+    ChatOptions,
+    Message,
+    ModelInfo,
+    Reply,
+    Sentiment,
+    SentimentAnalyzer,
+    Usage,
+    hookimpl,
+    texts_of,
+)
 
 
 class EchoChat(ChatBackend):
@@ -29,7 +40,12 @@ class EchoChat(ChatBackend):
             "temperature": options.temperature,
         }
         text = json.dumps(body, ensure_ascii=False)
-        return Reply(text=text, model=options.model or "echo-1", usage=Usage(len(messages), 1, len(messages) + 1), finish_reason="stop")
+        return Reply(
+            text=text,
+            model=options.model or "echo-1",
+            usage=Usage(len(messages), 1, len(messages) + 1),
+            finish_reason="stop",
+        )
 
     def list_models(self) -> list[ModelInfo]:
         return [ModelInfo("echo-1", backend="echo"), ModelInfo("echo-2", backend="echo")]
@@ -53,4 +69,6 @@ def register_chat_backends(register: Any) -> None:
 
 @hookimpl
 def register_sentiment_analyzers(register: Any) -> None:
-    register("shouty", lambda settings: ShoutyAnalyzer(), description="punctuation sentiment (tests)")
+    register(
+        "shouty", lambda settings: ShoutyAnalyzer(), description="punctuation sentiment (tests)"
+    )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from hypotez import BackendError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
 HEAD_FILE = "head.json"
@@ -51,11 +53,11 @@ class LinearHead:
         return p
 
 
-def load_head(package: str = __package__ or "hypotez_e5") -> LinearHead:
-    """Read and validate the head shipped with the plugin."""
-    source = resources.files(package) / HEAD_FILE
+def load_head(source: Path | None = None) -> LinearHead:
+    """Read and validate a head file; by default the one shipped with the plugin."""
+    path: Any = source if source is not None else resources.files(__package__) / HEAD_FILE
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT or data.get("type") != "logistic":
             raise ValueError(
                 f"format {data.get('format')!r}/{data.get('type')!r}, "
@@ -75,6 +77,6 @@ def load_head(package: str = __package__ or "hypotez_e5") -> LinearHead:
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BackendError(
-            f"The e5 sentiment head {str(source)!r} is missing or damaged ({exc}). "
+            f"The e5 sentiment head {str(path)!r} is missing or damaged ({exc}). "
             "Reinstall hypotez: pip install --force-reinstall 'hypotez[local]'"
         ) from exc

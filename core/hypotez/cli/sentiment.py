@@ -44,7 +44,7 @@ def sentiment(
         results: list[Sentiment] = []
         batches: Iterable[int] = range(0, len(lines), BATCH)
         progress: contextlib.AbstractContextManager[Iterable[int]] = (
-            click.progressbar(batches, label="Analysing", file=sys.stderr)  # type: ignore[operator]
+            click.progressbar(batches, label="Analysing", file=sys.stderr)
             if len(lines) > PROGRESS_THRESHOLD
             else contextlib.nullcontext(batches)
         )

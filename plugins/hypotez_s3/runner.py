@@ -1,0 +1,49 @@
+"""Run the storage's async code from sync callers.
+
+The storage is written once, natively async on obstore's async API; the sync methods hand their
+coroutine to one event loop running in a daemon thread of this process. That works whether or
+not the caller's own thread already runs an event loop (``asyncio.run`` would not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def _forget_after_fork() -> None:
+    # The loop thread does not exist in a forked child: build a new one there on first use.
+    global _loop, _thread, _lock
+    _loop, _thread, _lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _thread
+    with _lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="hypotez-s3", daemon=True)
+            thread.start()
+            _loop, _thread = loop, thread
+        return _loop
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on the background loop and return its result."""
+    loop = _background_loop()
+    if threading.current_thread() is _thread:
+        coro.close()
+        raise RuntimeError("A sync S3 storage method was called from inside its own event loop.")
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()

@@ -1,0 +1,512 @@
+"""Storage on S3 and S3-compatible servers (SeaweedFS, MinIO...), through obstore.
+
+Layout: see :mod:`hypotez_s3.layout`. How the guarantees are kept:
+
+- **Append is O(1)**: each ``append_turns`` call creates one new object ``turns/<seq>.json``
+  with ``If-None-Match: *`` (obstore ``mode="create"``); nothing already stored is rewritten.
+  The turns of one call are in one object, so they stay together.
+- **Concurrent writers lose nothing**: two writers that pick the same ``seq`` cannot both
+  create it; the loser (HTTP 412) lists the objects after that ``seq`` and tries the next free
+  one. Sequence numbers are therefore dense (0, 1, 2, ...) and give every reader the same order.
+  Each object carries a random write id, so a PUT that was retried after a lost response and
+  then got 412 recognises its own object instead of storing the turns twice.
+- **Finding the end is cheap**: a writer remembers the next ``seq`` per dialogue (checked
+  against the header's ETag, so a deleted and re-created dialogue is noticed). A fresh writer
+  lists the segments (one short page) and then only the objects after the last segment.
+- **Loads are fast at any length**: every ``segment_size`` appends, the writer that completes a
+  window copies it into ``segments/<first>-<last>.json`` (created with ``If-None-Match: *``;
+  turn objects are immutable, so any copy is identical). A load reads the segments plus the few
+  objects after them, in parallel. Segments are only a cache: if a writer dies before writing
+  one, loads read the turn objects instead and a later append fills the gap.
+- **Records** are one object each; ``put_record`` reads the current object and replaces it
+  with ``If-Match: <etag>`` (or creates it with ``If-None-Match: *``), retrying on conflict, and
+  refuses to replace an object that is not a hypotez record.
+- **Corrupt or foreign objects** are reported with their ``s3://`` address (an error for the
+  dialogue or record they belong to, a log warning when listing) and never overwritten: every
+  write to an existing key is conditional on what was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from hypotez import (
+    SCHEMA_VERSION,
+    ConflictError,
+    CorruptDataError,
+    Dialogue,
+    DialogueInfo,
+    DialogueNotFoundError,
+    Settings,
+    Storage,
+    StorageError,
+    Turn,
+    validate_id,
+)
+from hypotez_s3 import layout, runner
+from hypotez_s3.config import S3Config
+from hypotez_s3.errors import is_not_found, translate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How many times a conditional write is retried against concurrent writers before giving up.
+MAX_ATTEMPTS = 200
+#: How many missing segments one append may write (bounds the latency of that append).
+MAX_SEGMENTS_PER_APPEND = 4
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _turns(data: Any) -> list[Turn]:
+    return [Turn.from_dict(t) for t in data["turns"]]
+
+
+class S3Storage(Storage):
+    """Dialogues and records under ``s3://bucket/prefix``. Sync and native async."""
+
+    name = "s3"
+
+    def __init__(self, config: S3Config) -> None:
+        from obstore.store import S3Store
+
+        self.config = config
+        self.url = config.url
+        self._store = S3Store(config.bucket, **config.store_kwargs())
+        # dialogue id -> (ETag of its header, next sequence number), for the appends we made.
+        self._tails: dict[str, tuple[str, int]] = {}
+        self._tails_lock = threading.Lock()
+        self._checked = False
+
+    @classmethod
+    def from_settings(cls, url: str, settings: Settings) -> S3Storage:
+        return cls(S3Config.from_settings(url, settings))
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.url!r}, endpoint={self.config.endpoint!r})"
+
+    # -- small helpers --------------------------------------------------------------------
+    def where(self, key: str) -> str:
+        """The full ``s3://`` address of a key, for messages."""
+        return f"{self.url}/{key}"
+
+    def _error(self, exc: BaseException, action: str, key: str) -> StorageError:
+        return translate(exc, action, self.where(key), self.config.endpoint)
+
+    async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Run ``jobs`` with at most ``concurrency`` in flight; results in order."""
+        limit = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(job: Callable[[], Awaitable[T]]) -> T:
+            async with limit:
+                return await job()
+
+        return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+    async def _check_bucket(self) -> None:
+        """Fail once with a clear message if the bucket or the credentials are wrong.
+
+        A HEAD on a missing bucket answers a bare 404 that looks like a missing object, so the
+        first operation lists the prefix (two or three entries) to tell the two apart.
+        """
+        if self._checked:
+            return
+        import obstore
+
+        try:
+            await obstore.list_with_delimiter_async(self._store, None)
+        except Exception as exc:
+            raise self._error(exc, "open the storage", "") from exc
+        self._checked = True
+
+    async def _get(self, key: str, action: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None if it does not exist."""
+        import obstore
+
+        try:
+            result = await obstore.get_async(self._store, key)
+            data = bytes(await result.bytes_async())
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise self._error(exc, action, key) from exc
+        return data, str(result.meta.get("e_tag") or "")
+
+    async def _put(self, key: str, data: bytes, mode: Any, action: str) -> bool:
+        """Write conditionally; False if the condition failed (the key exists or changed)."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        try:
+            await obstore.put_async(self._store, key, data, mode=mode, use_multipart=False)
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        except Exception as exc:
+            raise self._error(exc, action, key) from exc
+        return True
+
+    async def _list(self, folder: str, action: str, offset: str | None = None) -> list[str]:
+        """Every key under ``folder`` (after ``offset``), relative to the prefix, in order."""
+        import obstore
+
+        keys: list[str] = []
+        try:
+            stream = obstore.list(self._store, folder, offset=offset, chunk_size=1000)
+            async for chunk in stream:
+                keys.extend(meta["path"] for meta in chunk)
+        except Exception as exc:
+            raise self._error(exc, action, folder) from exc
+        return sorted(keys)
+
+    async def _delete(self, keys: Sequence[str], action: str) -> None:
+        import obstore
+
+        if not keys:
+            return
+        try:
+            await obstore.delete_async(self._store, list(keys))
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise self._error(exc, action, keys[0]) from exc
+
+    def _parse(self, key: str, raw: bytes, build: Callable[[Any], T], what: str) -> T:
+        try:
+            return build(json.loads(raw))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptDataError(
+                f"{self.where(key)} is not {what} ({exc}). It was left untouched: repair, move or "
+                "delete it."
+            ) from exc
+
+    # -- dialogues: create, exists, delete ------------------------------------------------
+    async def acreate_dialogue(self, info: DialogueInfo) -> None:
+        await self._check_bucket()
+        key = layout.info_key(info.id)
+        # Objects left by a delete that was interrupted belong to no dialogue: clear them so
+        # that the new dialogue does not inherit old turns.
+        leftovers = await self._list(layout.dialogue_dir(info.id), "create a dialogue")
+        if key in leftovers:
+            raise StorageError(
+                f"Dialogue {info.id!r} already exists in {self.url}; pick another id."
+            )
+        if leftovers:
+            log.warning(
+                "Removing %d objects left by an unfinished delete of %s", len(leftovers), info.id
+            )
+            await self._delete(leftovers, "clear an unfinished delete")
+        # A random uid makes every incarnation's header (and so its ETag) unique.
+        body = _dumps({**info.to_dict(), "uid": uuid.uuid4().hex})
+        if not await self._put(key, body, "create", "create a dialogue"):
+            existing = await self._get(key, "create a dialogue")
+            if existing is None or existing[0] != body:  # equal: our own retried PUT
+                raise StorageError(
+                    f"Dialogue {info.id!r} already exists in {self.url}; pick another id."
+                )
+
+    async def _head_info(self, dialogue_id: str, action: str) -> str:
+        """The header's ETag; DialogueNotFoundError if there is none."""
+        import obstore
+
+        key = layout.info_key(dialogue_id)
+        try:
+            meta = await obstore.head_async(self._store, key)
+        except Exception as exc:
+            if is_not_found(exc):
+                raise DialogueNotFoundError(f"No dialogue {dialogue_id!r} in {self.url}.") from None
+            raise self._error(exc, action, key) from exc
+        return str(meta.get("e_tag") or "")
+
+    def dialogue_exists(self, dialogue_id: str) -> bool:
+        return runner.run(self.adialogue_exists(dialogue_id))
+
+    async def adialogue_exists(self, dialogue_id: str) -> bool:
+        layout.info_key(dialogue_id)
+        await self._check_bucket()
+        try:
+            await self._head_info(dialogue_id, "check a dialogue")
+        except DialogueNotFoundError:
+            return False
+        return True
+
+    async def adelete_dialogue(self, dialogue_id: str) -> None:
+        layout.info_key(dialogue_id)
+        await self._check_bucket()
+        await self._head_info(dialogue_id, "delete a dialogue")
+        # The header goes first, so the dialogue disappears in one step; the rest follows. If
+        # this is interrupted, the next create of this id clears what is left.
+        await self._delete([layout.info_key(dialogue_id)], "delete a dialogue")
+        rest = await self._list(layout.dialogue_dir(dialogue_id), "delete a dialogue")
+        await self._delete(rest, "delete a dialogue")
+        with self._tails_lock:
+            self._tails.pop(dialogue_id, None)
+
+    # -- dialogues: append ------------------------------------------------------------------
+    async def aappend_turns(self, dialogue_id: str, turns: Sequence[Turn]) -> None:
+        layout.info_key(dialogue_id)  # validates the id before anything else
+        if not turns:
+            return
+        await self._check_bucket()
+        write_id = uuid.uuid4().hex
+        body = _dumps(
+            {"schema": SCHEMA_VERSION, "write": write_id, "turns": [t.to_dict() for t in turns]}
+        )
+        etag = await self._head_info(dialogue_id, "append to a dialogue")
+        with self._tails_lock:
+            cached = self._tails.get(dialogue_id)
+        if cached is not None and cached[0] == etag:
+            seq = cached[1]
+        else:
+            seq = await self._next_seq(dialogue_id)
+        for _ in range(MAX_ATTEMPTS):
+            key = layout.turn_key(dialogue_id, seq)
+            if await self._put(key, body, "create", "append to a dialogue"):
+                break
+            existing = await self._get(key, "append to a dialogue")
+            if existing is not None and existing[0] == body:
+                break  # our own PUT, retried by the client after a lost response
+            seq = await self._next_seq(dialogue_id, after=seq)
+        else:
+            raise ConflictError(
+                f"Could not append to dialogue {dialogue_id!r} in {self.url}: other writers won "
+                f"{MAX_ATTEMPTS} times in a row. Nothing was appended; try again."
+            )
+        with self._tails_lock:
+            self._tails[dialogue_id] = (etag, seq + 1)
+        if (seq + 1) % self.config.segment_size == 0:
+            await self._compact(dialogue_id, seq)
+
+    async def _next_seq(self, dialogue_id: str, after: int | None = None) -> int:
+        """The first free sequence number after ``after`` (after the segments if None)."""
+        if after is None:
+            segments = await self._segment_chain(dialogue_id, "append to a dialogue")
+            after = segments[-1][1] if segments else -1
+        folder = layout.turns_dir(dialogue_id)
+        offset = layout.turn_key(dialogue_id, after) if after >= 0 else None
+        last = after
+        for key in await self._list(folder, "append to a dialogue", offset=offset):
+            seq = layout.parse_turn(key, folder)
+            if seq is not None:
+                last = max(last, seq)
+        return last + 1
+
+    async def _segment_chain(self, dialogue_id: str, action: str) -> list[tuple[int, int]]:
+        """The segments that follow each other from append 0, in order."""
+        folder = layout.segments_dir(dialogue_id)
+        found: dict[int, int] = {}
+        for key in await self._list(folder, action):
+            span = layout.parse_segment(key, folder)
+            if span is None:
+                log.warning("Ignoring foreign object %s", self.where(key))
+            else:
+                found[span[0]] = max(found.get(span[0], -1), span[1])
+        chain: list[tuple[int, int]] = []
+        first = 0
+        while first in found:
+            chain.append((first, found[first]))
+            first = found[first] + 1
+        return chain
+
+    async def _compact(self, dialogue_id: str, upto: int) -> None:
+        """Copy complete windows of appends up to ``upto`` into segments. Best effort."""
+        size = self.config.segment_size
+        try:
+            chain = await self._segment_chain(dialogue_id, "compact a dialogue")
+            first = chain[-1][1] + 1 if chain else 0
+            for _ in range(MAX_SEGMENTS_PER_APPEND):
+                last = first + size - 1
+                if last > upto:
+                    return
+                await self._write_segment(dialogue_id, first, last)
+                first = last + 1
+        except (StorageError, OSError) as exc:
+            # The append itself succeeded; a missing segment only makes loads slower.
+            log.warning("Could not write a segment of dialogue %s: %s", dialogue_id, exc)
+
+    async def _write_segment(self, dialogue_id: str, first: int, last: int) -> None:
+        keys = [layout.turn_key(dialogue_id, seq) for seq in range(first, last + 1)]
+        blobs = await self._bounded([lambda k=k: self._get(k, "compact a dialogue") for k in keys])
+        batches = []
+        for seq, key, blob in zip(range(first, last + 1), keys, blobs, strict=True):
+            if blob is None:
+                raise StorageError(f"{self.where(key)} is missing; cannot write the segment.")
+            data = self._parse(key, blob[0], lambda d: (d, _turns(d)), "a hypotez append")[0]
+            batches.append({"seq": seq, "write": data.get("write"), "turns": data["turns"]})
+        body = _dumps({"schema": SCHEMA_VERSION, "first": first, "last": last, "batches": batches})
+        # Another writer may have written the same segment: identical content, nothing to do.
+        await self._put(layout.segment_key(dialogue_id, first, last), body, "create", "compact")
+
+    # -- dialogues: load and list ---------------------------------------------------------
+    async def aload_dialogue(self, dialogue_id: str) -> Dialogue:
+        key = layout.info_key(dialogue_id)
+        await self._check_bucket()
+        got = await self._get(key, "load a dialogue")
+        if got is None:
+            raise DialogueNotFoundError(f"No dialogue {dialogue_id!r} in {self.url}.")
+        info = self._parse(key, got[0], DialogueInfo.from_dict, "a hypotez dialogue header")
+        if info.id != dialogue_id:
+            raise CorruptDataError(
+                f"{self.where(key)} holds dialogue {info.id!r}, not {dialogue_id!r}."
+            )
+        chain = await self._segment_chain(dialogue_id, "load a dialogue")
+        covered = chain[-1][1] if chain else -1
+        folder = layout.turns_dir(dialogue_id)
+        offset = layout.turn_key(dialogue_id, covered) if covered >= 0 else None
+        tail: list[str] = []
+        for k in await self._list(folder, "load a dialogue", offset=offset):
+            if layout.parse_turn(k, folder) is None:
+                log.warning("Ignoring foreign object %s", self.where(k))
+            else:
+                tail.append(k)
+        keys = [layout.segment_key(dialogue_id, a, b) for a, b in chain] + tail
+        blobs = await self._bounded([lambda k=k: self._get(k, "load a dialogue") for k in keys])
+        turns: list[Turn] = []
+        for k, blob, span in zip(keys, blobs, chain + [None] * len(tail), strict=True):
+            if blob is None:
+                raise StorageError(
+                    f"{self.where(k)} disappeared while loading dialogue {dialogue_id!r} "
+                    "(deleted meanwhile?); load it again."
+                )
+            if span is None:
+                turns.extend(self._parse(k, blob[0], _turns, "a hypotez append"))
+            else:
+                turns.extend(self._parse(k, blob[0], lambda d, s=span: _segment(d, s), "a segment"))
+        return Dialogue(info, turns)
+
+    async def alist_dialogues(self) -> list[DialogueInfo]:
+        import obstore
+
+        await self._check_bucket()
+        try:
+            listing = await obstore.list_with_delimiter_async(self._store, layout.DIALOGUES)
+        except Exception as exc:
+            raise self._error(exc, "list dialogues", layout.DIALOGUES) from exc
+        for meta in listing["objects"]:
+            log.warning("Ignoring foreign object %s", self.where(meta["path"]))
+        ids = []
+        for folder in listing["common_prefixes"]:
+            name = folder[len(layout.DIALOGUES) :].rstrip("/")
+            try:
+                ids.append(validate_id(name))
+            except ValueError:
+                log.warning("Ignoring foreign folder %s/", self.where(folder.rstrip("/")))
+        blobs = await self._bounded(
+            [lambda i=i: self._get(layout.info_key(i), "list dialogues") for i in ids]
+        )
+        infos = []
+        for dialogue_id, blob in zip(ids, blobs, strict=True):
+            if blob is None:
+                continue  # deleted while listing, or leftovers of an unfinished delete
+            key = layout.info_key(dialogue_id)
+            try:
+                infos.append(self._parse(key, blob[0], DialogueInfo.from_dict, "a dialogue header"))
+            except CorruptDataError as exc:
+                log.warning("Skipping a dialogue: %s", exc)
+        return sorted(infos, key=lambda i: (i.created, i.id))
+
+    # -- records ------------------------------------------------------------------------
+    async def aput_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
+        key = layout.record_key(collection, record_id)
+        body = _dumps(dict(data))
+        await self._check_bucket()
+        for _ in range(MAX_ATTEMPTS):
+            current = await self._get(key, "write a record")
+            if current is None:
+                mode: Any = "create"
+            else:
+                self._parse(key, current[0], _record, "a hypotez record")  # refuse foreign data
+                mode = {"e_tag": current[1]}
+            if await self._put(key, body, mode, "write a record"):
+                return
+        raise ConflictError(
+            f"Could not write {self.where(key)}: it kept changing under us; try again."
+        )
+
+    async def aget_record(self, collection: str, record_id: str) -> dict[str, Any]:
+        key = layout.record_key(collection, record_id)
+        await self._check_bucket()
+        got = await self._get(key, "read a record")
+        if got is None:
+            raise DialogueNotFoundError(f"No {collection} record {record_id!r} in {self.url}.")
+        return self._parse(key, got[0], _record, "a hypotez record")
+
+    async def alist_records(self, collection: str) -> list[dict[str, Any]]:
+        folder = layout.records_dir(collection)
+        await self._check_bucket()
+        keys = []
+        for key in await self._list(folder, "list records"):
+            if layout.parse_record(key, folder) is None:
+                log.warning("Ignoring foreign object %s", self.where(key))
+            else:
+                keys.append(key)
+        blobs = await self._bounded([lambda k=k: self._get(k, "list records") for k in keys])
+        return [
+            self._parse(k, b[0], _record, "a hypotez record")
+            for k, b in zip(keys, blobs, strict=True)
+            if b is not None
+        ]
+
+    async def adelete_record(self, collection: str, record_id: str) -> None:
+        import obstore
+
+        key = layout.record_key(collection, record_id)
+        await self._check_bucket()
+        try:
+            await obstore.head_async(self._store, key)
+        except Exception as exc:
+            if is_not_found(exc):
+                raise DialogueNotFoundError(
+                    f"No {collection} record {record_id!r} in {self.url}."
+                ) from None
+            raise self._error(exc, "delete a record", key) from exc
+        await self._delete([key], "delete a record")
+
+    # -- the sync protocol, on the background loop --------------------------------------
+    def create_dialogue(self, info: DialogueInfo) -> None:
+        runner.run(self.acreate_dialogue(info))
+
+    def append_turns(self, dialogue_id: str, turns: Sequence[Turn]) -> None:
+        runner.run(self.aappend_turns(dialogue_id, list(turns)))
+
+    def load_dialogue(self, dialogue_id: str) -> Dialogue:
+        return runner.run(self.aload_dialogue(dialogue_id))
+
+    def list_dialogues(self) -> list[DialogueInfo]:
+        return runner.run(self.alist_dialogues())
+
+    def delete_dialogue(self, dialogue_id: str) -> None:
+        runner.run(self.adelete_dialogue(dialogue_id))
+
+    def put_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
+        runner.run(self.aput_record(collection, record_id, data))
+
+    def get_record(self, collection: str, record_id: str) -> dict[str, Any]:
+        return runner.run(self.aget_record(collection, record_id))
+
+    def list_records(self, collection: str) -> list[dict[str, Any]]:
+        return runner.run(self.alist_records(collection))
+
+    def delete_record(self, collection: str, record_id: str) -> None:
+        runner.run(self.adelete_record(collection, record_id))
+
+
+def _record(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    return data
+
+
+def _segment(data: Any, span: tuple[int, int]) -> list[Turn]:
+    """The turns of a segment, after checking it holds exactly the appends its name says."""
+    first, last = span
+    seqs = [b["seq"] for b in data["batches"]]
+    if data["first"] != first or data["last"] != last or seqs != list(range(first, last + 1)):
+        raise ValueError(f"it should hold appends {first}..{last} but holds {seqs[:3]}...")
+    return [Turn.from_dict(t) for batch in data["batches"] for t in batch["turns"]]

@@ -295,9 +295,11 @@ def check_example(data: Any) -> list[tuple[str, str]]:
 
 
 def _type(value: Any) -> str:
-    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    known = {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}
+    if type(value) in known:
+        return known[type(value)]
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _as_dataset(data: Dataset | Iterable[Record | TrainingExample | Mapping[str, Any]]) -> Dataset:

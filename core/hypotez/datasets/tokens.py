@@ -10,6 +10,7 @@ role name too), plus 3 tokens that prime the reply.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,11 +48,14 @@ def get_encoding(name: str) -> Any:
     """The ``bpe_openai`` encoding ``name``, loaded once per process (~0.2-0.9 s)."""
     with _lock:
         if name not in _cache:
-            try:
-                import bpe_openai
-            except ImportError as exc:
-                raise MissingDependencyError("training", "bpe-openai", "training") from exc
-            _cache[name] = bpe_openai.get_encoding(name)
+            # bpe-openai 0.1.4 loads its data through a deprecated importlib.resources API.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                try:
+                    import bpe_openai
+                except ImportError as exc:
+                    raise MissingDependencyError("training", "bpe-openai", "training") from exc
+                _cache[name] = bpe_openai.get_encoding(name)
         return _cache[name]
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import hypotez
 import pytest
 
-pytest_plugins = ["hypotez.testing"]
+# pytest only honours pytest_plugins in this top-level conftest. The server fixtures start
+# nothing until a test asks for them.
+pytest_plugins = [
+    "hypotez.testing",
+    "hypotez_test_servers.aimock",
+    "hypotez_test_servers.seaweedfs",
+]
 
 
 @pytest.fixture(autouse=True)

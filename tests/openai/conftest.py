@@ -1,0 +1,85 @@
+"""Fixtures for the OpenAI plugin tests: the aimock server, settings pointing at it, images."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import hypotez
+
+if TYPE_CHECKING:  # loaded by pytest_plugins in tests/conftest.py; importing it here first spoils its asserts
+    from hypotez_test_servers.aimock import Aimock
+
+
+#: An 8x8 red JPEG made with Pillow (quality 50), so the tests need no imaging library.
+JPEG_BYTES = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1R"
+    "V19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
+    "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
+    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
+    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
+    "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
+    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
+    "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDHooorzz68/9k="
+)
+
+
+def make_png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
+    """A valid RGB PNG, built by hand."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def settings_for(aimock: Aimock, tmp_path: Path) -> Callable[..., hypotez.Settings]:
+    """``settings_for(**overrides)``: settings pointing at aimock with its key (fast retries)."""
+
+    def make(**overrides: Any) -> hypotez.Settings:
+        values: dict[str, Any] = {
+            "home": tmp_path / "hypotez-home",
+            "openai_api_key": aimock.api_key,
+            "openai_base_url": aimock.base_url,
+            "max_retries": 1,
+            "timeout": 10,
+        }
+        values.update(overrides)
+        options = values.pop("options", None)
+        return hypotez.Settings.load(env={}, options=options, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_for: Callable[..., hypotez.Settings]) -> hypotez.Settings:
+    return settings_for()
+
+
+@pytest.fixture
+def jpeg_file(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(JPEG_BYTES)
+    return path
+
+
+@pytest.fixture
+def png_file(tmp_path: Path) -> Path:
+    path = tmp_path / "square.png"
+    path.write_bytes(make_png())
+    return path

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hypotez
 import pytest
 
-import hypotez
-
-if TYPE_CHECKING:  # loaded by pytest_plugins in tests/conftest.py; importing it here first spoils its asserts
+if (
+    TYPE_CHECKING
+):  # loaded by pytest_plugins in tests/conftest.py; importing it here first spoils its asserts
     from hypotez_test_servers.aimock import Aimock
 
 
@@ -35,7 +36,9 @@ def make_png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (255, 
     """A valid RGB PNG, built by hand."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     row = b"\x00" + bytes(rgb) * width
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)

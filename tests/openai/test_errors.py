@@ -125,7 +125,7 @@ def test_unreachable_server_is_a_connection_error(settings_for) -> None:
     from hypotez_test_servers.aimock import free_port
 
     settings = settings_for(openai_base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
-    with pytest.raises(hypotez.BackendConnectionError, match="127.0.0.1"):
+    with pytest.raises(hypotez.BackendConnectionError, match=r"127\.0\.0\.1"):
         ask(settings)
 
 

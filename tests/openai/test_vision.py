@@ -133,9 +133,11 @@ def test_raw_http_backend_maps_auth_timeout_and_connection(
     ) as s, pytest.raises(hypotez.BackendTimeoutError):
         s.describe_image(png_file)
     aimock.set_chaos(disconnect=1.0)
-    with hypotez.Session(settings=settings_for(max_retries=1), vision="openai-http") as s:
-        with pytest.raises(hypotez.BackendConnectionError):
-            s.describe_image(png_file)
+    with (
+        hypotez.Session(settings=settings_for(max_retries=1), vision="openai-http") as s,
+        pytest.raises(hypotez.BackendConnectionError),
+    ):
+        s.describe_image(png_file)
 
 
 def test_both_backends_send_the_same_request(aimock: Aimock, settings, jpeg_file: Path) -> None:

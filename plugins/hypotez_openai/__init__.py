@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from hypotez import hookimpl
+from hypotez_openai.trainer import register_trainers  # noqa: F401
 
 
 def _has_key(settings: Any) -> bool:

@@ -1,0 +1,315 @@
+"""Fine-tuning glue shared by the CLI and the seed API: prepare, submit, follow, remember.
+
+``prepare`` turns sources (files, folders, in-memory examples, stored dialogues) into examples,
+validates them and serialises the upload file. ``submit`` refuses anything that did not pass
+validation, hands the examples to the session's trainer and saves the job's record. Every
+status call refreshes that record (the fine-tuned model's name lands there on success).
+
+Job records live in the storage's ``jobs`` collection as :class:`hypotez.JobRecord` (one record
+per job id, so two processes saving different jobs at once lose nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+from hypotez.datasets import Dataset, concat, from_dialogues, from_items, load, sha256, to_jsonl
+from hypotez.errors import BackendTimeoutError, InputError, TrainingDataError
+from hypotez.files import atomic_write_text
+from hypotez.models import JobRecord, TrainingExample, validate_id
+from hypotez.protocols import Storage, Trainer
+from hypotez.validation import ValidationReport, validate
+
+JOBS = "jobs"
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+class HasTrainer(Protocol):
+    """What the functions below need from a :class:`hypotez.Session`."""
+
+    @property
+    def trainer(self) -> Trainer: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+
+@attrs.frozen
+class Prepared:
+    """Examples, their validation report, and (when valid) the exact bytes to upload."""
+
+    dataset: Dataset
+    report: ValidationReport
+    examples: tuple[TrainingExample, ...] = attrs.field(converter=tuple, factory=tuple)
+    jsonl: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.jsonl)
+
+    def raise_for_errors(self) -> None:
+        self.report.raise_for_errors()
+
+
+def gather(
+    sources: Iterable[str | Path] = (),
+    *,
+    data: Iterable[Any] | None = None,
+    storage: Storage | None = None,
+    dialogues: bool | Mapping[str, Any] = False,
+    system: str | None = None,
+) -> Dataset:
+    """All training data in one dataset: ``sources`` (files and folders), then in-memory
+    ``data``, then stored dialogues when ``dialogues`` is true (a mapping gives the options of
+    :func:`hypotez.datasets.from_dialogues`, e.g. ``{"sentiment": "positive"}``)."""
+    parts = []
+    paths = [sources] if isinstance(sources, str | Path) else list(sources)
+    if paths:
+        parts.append(load(paths, system=system))
+    if data is not None:
+        parts.append(from_items(data))
+    if dialogues:
+        if storage is None:
+            raise InputError("Training on stored dialogues needs a storage.")
+        options = dict(dialogues) if isinstance(dialogues, Mapping) else {}
+        options.setdefault("system", system)
+        parts.append(from_dialogues(storage, **options))
+    if not parts:
+        raise InputError("No training data given: pass files, a folder, examples or dialogues.")
+    return concat(parts)
+
+
+def prepare(
+    dataset: Dataset | Iterable[Any],
+    *,
+    model: str = DEFAULT_MODEL,
+    max_tokens_per_example: int | None = None,
+    epochs: int | None = None,
+    price_per_million: float | None = None,
+    min_examples: int | None = None,
+) -> Prepared:
+    """Validate ``dataset`` for ``model``; when valid, serialise the upload file.
+
+    Never raises for bad data: check ``ok`` or call ``raise_for_errors()``.
+    """
+    if not isinstance(dataset, Dataset):
+        dataset = from_items(dataset)
+    kwargs: dict[str, Any] = {} if min_examples is None else {"min_examples": min_examples}
+    report = validate(
+        dataset,
+        model=model,
+        max_tokens_per_example=max_tokens_per_example,
+        epochs=epochs,
+        price_per_million=price_per_million,
+        **kwargs,
+    )
+    if not report.ok:
+        return Prepared(dataset, report)
+    examples = dataset.examples()
+    return Prepared(dataset, report, examples, to_jsonl(examples))
+
+
+def submit(
+    session: HasTrainer,
+    prepared: Prepared,
+    *,
+    description: str = "",
+    validation: Prepared | None = None,
+    suffix: str | None = None,
+    seed: int | None = None,
+    metadata: Mapping[str, str] | None = None,
+    epochs: int | None = None,
+    **options: Any,
+) -> JobRecord:
+    """Start a job on the session's trainer with ``prepared`` data; save and return its record.
+
+    Raises :class:`~hypotez.errors.TrainingDataError` (with the report) if the data, or the
+    validation data, did not pass validation: nothing is uploaded then.
+    """
+    for what in (prepared, validation):
+        if what is None:
+            continue
+        what.raise_for_errors()
+        if to_jsonl(what.examples) != what.jsonl or not what.examples:
+            raise TrainingDataError(
+                "The prepared data was changed after validation; prepare it again."
+            )
+    model = prepared.report.model
+    if epochs is None and prepared.report.cost is not None and not prepared.report.cost.epochs_auto:
+        epochs = prepared.report.cost.epochs
+    record = session.trainer.submit(
+        prepared.examples,
+        model=model,
+        description=description,
+        validation=validation.examples if validation else None,
+        suffix=suffix,
+        seed=seed,
+        metadata=dict(metadata) if metadata else None,
+        n_epochs=epochs,
+        **options,
+    )
+    cost = prepared.report.cost
+    meta = {
+        **record.meta,
+        "examples": len(prepared.examples),
+        "training_sha256": prepared.sha256,
+        "training_bytes": len(prepared.jsonl),
+        "sources": list(prepared.dataset.sources[:20]),
+    }
+    if cost is not None:
+        meta["estimated_tokens"] = cost.billed_tokens
+        if cost.cost_usd is not None:
+            meta["estimated_cost_usd"] = round(cost.cost_usd, 6)
+    record = attrs.evolve(record, description=description or record.description, meta=meta)
+    session.storage.save_job(record)
+    return record
+
+
+# -- records ---------------------------------------------------------------------------------
+def stored_job(storage: Storage, job_id: str) -> JobRecord | None:
+    """The saved record of ``job_id``, or None."""
+    try:
+        return JobRecord.from_dict(storage.get_record(JOBS, validate_id(job_id, "job")))
+    except KeyError:
+        return None
+
+
+def remember(storage: Storage, fresh: JobRecord) -> JobRecord:
+    """Save what the trainer just reported, keeping what only we know (description, meta)."""
+    old = stored_job(storage, fresh.id)
+    if old is not None:
+        fresh = attrs.evolve(
+            fresh,
+            description=fresh.description or old.description,
+            training_file=fresh.training_file or old.training_file,
+            validation_file=fresh.validation_file or old.validation_file,
+            fine_tuned_model=fresh.fine_tuned_model or old.fine_tuned_model,
+            meta={**old.meta, **fresh.meta},
+        )
+    storage.save_job(fresh)
+    return fresh
+
+
+def status(session: HasTrainer, job_id: str) -> JobRecord:
+    """The job's current state from the trainer; its saved record is refreshed."""
+    return remember(session.storage, session.trainer.status(job_id))
+
+
+def cancel(session: HasTrainer, job_id: str) -> JobRecord:
+    """Cancel the job; its saved record is refreshed."""
+    return remember(session.storage, session.trainer.cancel(job_id))
+
+
+def events(session: HasTrainer, job_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The job's events, oldest first."""
+    return session.trainer.events(job_id, limit=limit)
+
+
+def list_jobs(session: HasTrainer, *, remote: bool = False, limit: int = 20) -> list[JobRecord]:
+    """Saved job records, oldest first; with ``remote``, the trainer's recent jobs are fetched
+    and saved first (so jobs started elsewhere appear too)."""
+    if remote:
+        for record in session.trainer.list_jobs(limit=limit):
+            remember(session.storage, record)
+    return session.storage.list_jobs()
+
+
+def wait(
+    session: HasTrainer,
+    job_id: str,
+    *,
+    interval: float = 5.0,
+    max_interval: float = 60.0,
+    backoff: float = 1.5,
+    timeout: float | None = None,
+    on_update: Callable[[JobRecord, list[dict[str, Any]]], None] | None = None,
+    with_events: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> JobRecord:
+    """Poll until the job reaches a final state (succeeded, failed, cancelled); return it.
+
+    The pause between polls starts at ``interval`` and grows by ``backoff`` up to
+    ``max_interval`` while nothing changes; it drops back to ``interval`` when the status
+    changes. ``on_update(record, new_events)`` is called after every poll (``new_events`` is
+    filled only ``with_events``). Every poll refreshes the saved record. After ``timeout``
+    seconds :class:`~hypotez.errors.BackendTimeoutError` is raised; the job keeps running.
+    """
+    if interval <= 0 or max_interval < interval or backoff < 1:
+        raise InputError("wait() needs 0 < interval <= max_interval and backoff >= 1.")
+    started = clock()
+    pause = interval
+    last_status = None
+    seen_events: set[str] = set()
+    while True:
+        record = status(session, job_id)
+        new: list[dict[str, Any]] = []
+        if with_events:
+            for event in events(session, job_id):
+                key = str(event.get("id") or (event.get("created"), event.get("message")))
+                if key not in seen_events:
+                    seen_events.add(key)
+                    new.append(event)
+        if on_update is not None:
+            on_update(record, new)
+        if record.status in FINAL_STATES:
+            return record
+        pause = interval if record.status != last_status else min(pause * backoff, max_interval)
+        last_status = record.status
+        if timeout is not None and clock() - started + pause > timeout:
+            raise BackendTimeoutError(
+                f"Fine-tuning job {job_id} is still {record.status} after {clock() - started:.0f} s. "
+                f"It keeps running; run `hypotez train wait {job_id}` to keep waiting."
+            )
+        sleep(pause)
+
+
+# -- the seed's save_job_id ----------------------------------------------------------------
+def save_job_id(
+    storage: Storage,
+    job_id: str,
+    description: str,
+    filename: str = "job_ids.json",
+    *,
+    export_dir: str | Path | None = None,
+) -> JobRecord:
+    """Remember ``job_id`` with ``description`` (the seed's ``save_job_id``), safely.
+
+    The job is saved as one record in the storage's ``jobs`` collection (merged with what is
+    already known about it), so two processes saving at once lose nothing. ``filename`` is the
+    seed's JSON file: with ``export_dir`` a snapshot of every job record is also written there
+    atomically (a convenience copy; the records are the source of truth).
+    """
+    validate_id(job_id, "job")
+    if not isinstance(description, str):
+        raise InputError("The job description must be text.")
+    old = stored_job(storage, job_id)
+    record = (
+        attrs.evolve(old, description=description)
+        if old
+        else JobRecord(id=job_id, description=description)
+    )
+    storage.save_job(record)
+    if export_dir is not None:
+        export_jobs(storage, Path(export_dir) / filename)
+    return record
+
+
+def export_jobs(storage: Storage, path: str | Path) -> Path:
+    """Write every job record to ``path`` as a JSON list, atomically (``job_id`` as in the seed)."""
+    target = Path(path)
+    if target.suffix.lower() != ".json":
+        raise InputError(f"Job ids are exported as JSON: {str(target)!r} should end in .json.")
+    rows = [{"job_id": job.id, **job.to_dict()} for job in storage.list_jobs()]
+    atomic_write_text(target, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    return target

@@ -222,6 +222,7 @@ def assemble(parts: Sequence[Part], target: Path, sha256: str = MODEL_SHA256) ->
                 os.fsync(out.fileno())
             if digest.hexdigest() != sha256:
                 raise _mismatch_error(parts, digest.hexdigest(), sha256)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

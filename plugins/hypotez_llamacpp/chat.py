@@ -126,6 +126,12 @@ class LlamaCppChat(ChatBackend):
         return self._loaded.model if self._loaded else None
 
     @property
+    def llama(self) -> Any:
+        """The loaded ``llama_cpp.Llama`` (None before the first request): for direct use,
+        e.g. embeddings. Do not use it while another thread sends requests to this backend."""
+        return self._loaded.llm if self._loaded else None
+
+    @property
     def load_seconds(self) -> float | None:
         return self._loaded.load_seconds if self._loaded else None
 

@@ -89,9 +89,9 @@ class FileStorage(Storage):
             )
 
     def append_turns(self, dialogue_id: str, turns: Sequence[Turn]) -> None:
+        path = self._dialogue_path(dialogue_id)  # a bad id is an error even with no turns
         if not turns:
             return
-        path = self._dialogue_path(dialogue_id)
         line = _dumps({"turns": [t.to_dict() for t in turns]}) + b"\n"
         try:
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
@@ -205,6 +205,13 @@ class FileStorage(Storage):
     # -- records -------------------------------------------------------------------------
     def put_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
         path = self._record_path(collection, record_id)
+        # Replace a record, never data we cannot read: that is reported, and kept for repair.
+        try:
+            self._parse_record(path, path.read_bytes())
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"Cannot read record {str(path)!r}: {exc.strerror}.") from exc
         try:
             atomic_write_bytes(path, _dumps(dict(data)))
         except OSError as exc:

@@ -128,9 +128,12 @@ def test_raw_http_backend_maps_auth_timeout_and_connection(
             s.describe_image(png_file)
         assert "sk-bad-0000000000" not in str(info.value)
     aimock.set_chaos(latency_ms=2000)
-    with hypotez.Session(
-        settings=settings_for(timeout=0.3, max_retries=0), vision="openai-http"
-    ) as s, pytest.raises(hypotez.BackendTimeoutError):
+    with (
+        hypotez.Session(
+            settings=settings_for(timeout=0.3, max_retries=0), vision="openai-http"
+        ) as s,
+        pytest.raises(hypotez.BackendTimeoutError),
+    ):
         s.describe_image(png_file)
     aimock.set_chaos(disconnect=1.0)
     with (

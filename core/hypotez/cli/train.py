@@ -1,0 +1,440 @@
+"""``hypotez train prepare|validate|submit|status|list|events|cancel|wait``: fine-tuning.
+
+Data comes from files and folders (CSV, JSONL, JSON) and/or the stored dialogues
+(``--dialogues``, optionally ``--positive`` or ``--sentiment``). It is always validated first;
+invalid data prints the report and exits with code 2 without uploading anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+from hypotez.cli.common import echo_json, session
+
+if TYPE_CHECKING:
+    from hypotez.finetune import Prepared
+    from hypotez.models import JobRecord
+
+DEFAULT_MODEL = "gpt-4o-mini"
+STEPS = ("validating_files", "queued", "running", "succeeded")
+
+
+def _sentiment(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that choose and check the training data (shared by prepare/validate/submit)."""
+    options = [
+        click.argument("sources", nargs=-1, type=click.Path(exists=True)),
+        click.option(
+            "--model",
+            help=f"Base model to fine-tune [default: {DEFAULT_MODEL}; env: HYPOTEZ_TRAINING_MODEL].",
+        ),
+        click.option("--system", help="System instruction for examples that have none."),
+        click.option(
+            "--dialogues", "use_dialogues", is_flag=True, help="Also train on the stored dialogues."
+        ),
+        click.option(
+            "--dialogue",
+            "dialogue_ids",
+            multiple=True,
+            help="Only this stored dialogue (repeatable; implies --dialogues).",
+        ),
+        click.option(
+            "--positive", is_flag=True, help="Dialogues: only replies whose sentiment is positive."
+        ),
+        click.option(
+            "--sentiment",
+            "sentiment",
+            help="Dialogues: keep replies with this label, or a score >= this number.",
+        ),
+        click.option(
+            "--by",
+            type=click.Choice(["reply", "next_user"]),
+            default="reply",
+            show_default=True,
+            help="Dialogues: judge the reply's own sentiment, or the user's next message.",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(["exchange", "dialogue"]),
+            default="exchange",
+            show_default=True,
+            help="Dialogues: one example per reply (with its history), or per dialogue.",
+        ),
+        click.option(
+            "--history",
+            type=click.IntRange(min=0),
+            help="Dialogues: at most this many earlier turns per example.",
+        ),
+        click.option(
+            "--max-tokens-per-example",
+            type=click.IntRange(min=1),
+            help="Token limit per example [default: the model's].",
+        ),
+        click.option(
+            "--epochs",
+            type=click.IntRange(1, 50),
+            help="Epochs [default: OpenAI's rule]; used for the cost estimate and the job.",
+        ),
+        click.option(
+            "--price",
+            type=click.FloatRange(min=0),
+            help="USD per 1M training tokens, for the cost estimate.",
+        ),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the validation report as JSON."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _prepare(
+    s: Any,
+    sources: tuple[str, ...],
+    *,
+    model: str | None,
+    system: str | None,
+    use_dialogues: bool,
+    dialogue_ids: tuple[str, ...],
+    positive: bool,
+    sentiment: str | None,
+    by: str,
+    mode: str,
+    history: int | None,
+    max_tokens_per_example: int | None,
+    epochs: int | None,
+    price: float | None,
+) -> Prepared:
+    from hypotez import finetune
+
+    if positive and sentiment:
+        raise click.UsageError("Use either --positive or --sentiment, not both.")
+    dialogues: dict[str, Any] | bool = False
+    if use_dialogues or dialogue_ids:
+        dialogues = {
+            "sentiment": "positive" if positive else _sentiment(sentiment),
+            "by": by,
+            "mode": mode,
+            "history": history,
+            "dialogue_ids": list(dialogue_ids) or None,
+        }
+    elif positive or sentiment:
+        raise click.UsageError(
+            "--positive and --sentiment filter stored dialogues: add --dialogues."
+        )
+    if not sources and not dialogues:
+        raise click.UsageError("Give training files or folders, or --dialogues.")
+    settings = s.settings
+    dataset = finetune.gather(
+        sources, storage=s.storage if dialogues else None, dialogues=dialogues, system=system
+    )
+    return finetune.prepare(
+        dataset,
+        model=model or settings.option("training", "model", DEFAULT_MODEL, str),
+        max_tokens_per_example=max_tokens_per_example,
+        epochs=epochs,
+        price_per_million=price,
+    )
+
+
+def _show_report(prepared: Prepared, as_json: bool, *, err: bool = False) -> None:
+    """The report on stdout (``validate``) or stderr (when stdout carries data or a job id)."""
+    if as_json:
+        click.echo(json.dumps(prepared.report.to_dict(), ensure_ascii=False, indent=2), err=err)
+    else:
+        click.echo(prepared.report.render(), err=err)
+
+
+def _exit_if_invalid(prepared: Prepared) -> None:
+    if not prepared.ok:
+        click.echo("Invalid training data: nothing was uploaded. Fix the errors above.", err=True)
+        raise click.exceptions.Exit(2)
+
+
+@click.group()
+def train() -> None:
+    """Fine-tune a model on files or stored dialogues, and follow its jobs."""
+
+
+@train.command()
+@data_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the JSONL here (default: stdout).",
+)
+def prepare(as_json: bool, output: str | None, **kwargs: Any) -> None:
+    """Validate SOURCES and write the exact JSONL that would be uploaded."""
+    with session(sentiment=False) as s:
+        prepared = _prepare(s, **kwargs)
+    if as_json:
+        click.echo(
+            __import__("json").dumps(prepared.report.to_dict(), ensure_ascii=False), err=True
+        )
+    else:
+        click.echo(prepared.report.render(), err=True)
+    _exit_if_invalid(prepared)
+    if output:
+        from hypotez.files import atomic_write_bytes
+
+        atomic_write_bytes(output, prepared.jsonl)
+        click.echo(
+            f"Wrote {len(prepared.examples)} example(s) to {output} (sha256 {prepared.sha256[:16]}...)",
+            err=True,
+        )
+    else:
+        sys.stdout.buffer.write(prepared.jsonl)
+        sys.stdout.flush()
+
+
+@train.command()
+@data_options
+def validate(as_json: bool, **kwargs: Any) -> None:
+    """Check SOURCES as OpenAI's data-prep notebook does; exit 2 if they are invalid."""
+    with session(sentiment=False) as s:
+        prepared = _prepare(s, **kwargs)
+    _show_report(prepared, as_json)
+    _exit_if_invalid(prepared)
+
+
+def _parse_metadata(items: tuple[str, ...]) -> dict[str, str] | None:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE.", param_hint="--metadata")
+        out[key] = value
+    return out or None
+
+
+@train.command()
+@data_options
+@click.option(
+    "--validation-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Held-out examples (CSV/JSONL/JSON).",
+)
+@click.option("-d", "--description", default="", help="What this job is for (kept in its record).")
+@click.option("--suffix", help="Up to 64 characters added to the fine-tuned model's name.")
+@click.option("--seed", type=int, help="Seed for reproducible training.")
+@click.option("--metadata", multiple=True, help="KEY=VALUE attached to the job (repeatable).")
+@click.option("--batch-size", type=click.IntRange(1, 256))
+@click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True))
+@click.option("--trainer", "trainer_name", help="Trainer backend [env: HYPOTEZ_TRAINER].")
+@click.option("--wait/--no-wait", "wait_", default=False, help="Follow the job until it ends.")
+def submit(
+    as_json: bool,
+    validation_file: str | None,
+    description: str,
+    suffix: str | None,
+    seed: int | None,
+    metadata: tuple[str, ...],
+    batch_size: int | None,
+    learning_rate_multiplier: float | None,
+    trainer_name: str | None,
+    wait_: bool,
+    **kwargs: Any,
+) -> None:
+    """Validate SOURCES, upload them and start a fine-tuning job."""
+    from hypotez import finetune
+
+    meta = _parse_metadata(metadata)
+    with session(sentiment=False, trainer=trainer_name) as s:
+        prepared = _prepare(s, **kwargs)
+        _show_report(prepared, as_json, err=True)
+        _exit_if_invalid(prepared)
+        held_out = None
+        if validation_file:
+            held_out = finetune.prepare(
+                finetune.gather([validation_file], system=kwargs["system"]),
+                model=prepared.report.model,
+                max_tokens_per_example=kwargs["max_tokens_per_example"],
+                min_examples=1,
+            )
+            if not held_out.ok:
+                click.echo(
+                    f"Validation file {validation_file}:\n{held_out.report.render()}", err=True
+                )
+                _exit_if_invalid(held_out)
+        options = {
+            k: v
+            for k, v in {
+                "batch_size": batch_size,
+                "learning_rate_multiplier": learning_rate_multiplier,
+            }.items()
+            if v is not None
+        }
+        record = finetune.submit(
+            s,
+            prepared,
+            description=description,
+            validation=held_out,
+            suffix=suffix,
+            seed=seed,
+            metadata=meta,
+            **options,
+        )
+        click.echo(
+            f"Started job {record.id} ({record.status}) on {record.model}; training file {record.training_file}.",
+            err=True,
+        )
+        click.echo(record.id)
+        if wait_:
+            _wait(s, record.id, interval=5.0, timeout=None)
+
+
+def _record_line(job: JobRecord) -> str:
+    tuned = f"  -> {job.fine_tuned_model}" if job.fine_tuned_model else ""
+    about = f"  {job.description}" if job.description else ""
+    return f"{job.id}  {job.created:%Y-%m-%d %H:%M}  {job.status:<16} {job.model}{tuned}{about}"
+
+
+def _show_record(job: JobRecord, as_json: bool) -> None:
+    if as_json:
+        echo_json(job.to_dict())
+        return
+    click.echo(_record_line(job))
+    for key in ("error", "trained_tokens", "estimated_cost_usd", "finished"):
+        if key in job.meta:
+            click.echo(f"  {key}: {job.meta[key]}")
+
+
+@train.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+def status(job_id: str, as_json: bool) -> None:
+    """Fetch a job's state (its stored record is refreshed)."""
+    from hypotez import finetune
+
+    with session(sentiment=False) as s:
+        _show_record(finetune.status(s, job_id), as_json)
+
+
+@train.command("list")
+@click.option(
+    "--remote", is_flag=True, help="Also fetch the trainer's recent jobs (and store them)."
+)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_(remote: bool, limit: int, as_json: bool) -> None:
+    """List job records from storage, oldest first."""
+    from hypotez import finetune
+
+    with session(sentiment=False) as s:
+        jobs = finetune.list_jobs(s, remote=remote, limit=limit)
+    if as_json:
+        echo_json([j.to_dict() for j in jobs])
+        return
+    if not jobs:
+        click.echo(
+            "No fine-tuning jobs recorded. Start one with: hypotez train submit data.csv", err=True
+        )
+    for job in jobs:
+        click.echo(_record_line(job))
+
+
+@train.command()
+@click.argument("job_id")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def events(job_id: str, limit: int, as_json: bool) -> None:
+    """Print a job's events, oldest first."""
+    from hypotez import finetune
+
+    with session(sentiment=False) as s:
+        items = finetune.events(s, job_id, limit=limit)
+    if as_json:
+        echo_json(items)
+        return
+    for event in items:
+        click.echo(f"{event['created']}  {event.get('level') or 'info':<5}  {event['message']}")
+
+
+@train.command()
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a job (its stored record is refreshed)."""
+    from hypotez import finetune
+
+    with session(sentiment=False) as s:
+        job = finetune.cancel(s, job_id)
+    click.echo(_record_line(job))
+
+
+class _StatusLine:
+    """One line that shows the job's progress: a step bar, status, elapsed time, last event."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, job: JobRecord, new_events: list[dict[str, Any]]) -> None:
+        step = STEPS.index(job.status) + 1 if job.status in STEPS else 0
+        bar = "#" * step + "-" * (len(STEPS) - step)
+        message = new_events[-1]["message"] if new_events else ""
+        line = f"[{bar}] {job.status:<16} {time.monotonic() - self.started:5.0f}s  {message}"[:120]
+        if self.tty:
+            click.echo("\r" + line.ljust(len(self.last)), nl=False, err=True)
+        elif line != self.last:
+            click.echo(line, err=True)
+        self.last = line
+
+    def done(self) -> None:
+        if self.tty:
+            click.echo(err=True)
+
+
+def _wait(s: Any, job_id: str, *, interval: float, timeout: float | None) -> JobRecord:
+    from hypotez import finetune
+
+    show = _StatusLine()
+    try:
+        job = finetune.wait(
+            s, job_id, interval=interval, timeout=timeout, on_update=show, with_events=True
+        )
+    finally:
+        show.done()
+    _show_record(job, False)
+    if job.status != "succeeded":
+        raise click.exceptions.Exit(1)
+    return job
+
+
+@train.command("wait")
+@click.argument("job_id")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="First pause between polls, in seconds (it grows while nothing changes).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Give up after this many seconds (the job keeps running).",
+)
+def wait_cmd(job_id: str, interval: float, timeout: float | None) -> None:
+    """Follow a job until it succeeds, fails or is cancelled (exit 1 unless it succeeded)."""
+    with session(sentiment=False) as s:
+        _wait(s, job_id, interval=interval, timeout=timeout)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(train)

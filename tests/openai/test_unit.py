@@ -1,0 +1,243 @@
+"""Unit tests of the plugin's own logic, in process (httpx2/httpx MockTransport, no server)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import httpx2
+import hypotez
+import pytest
+from hypotez_openai.chat import OpenAIChat
+from hypotez_openai.client import Config
+from hypotez_openai.errors import for_status, scrub
+from hypotez_openai.payloads import chat_body, response_format, vision_body
+from hypotez_openai.vision import OpenAIHttpVision
+
+from .conftest import make_png
+
+KEY = "sk-proj-unit0123456789abcdef"
+
+
+def config(**changes: Any) -> Config:
+    values: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": "http://mock.local/v1",
+        "timeout": 5.0,
+        "max_retries": 0,
+        "model": "gpt-4o-mini",
+        "vision_model": "gpt-4o-mini",
+    }
+    values.update(changes)
+    return Config(**values)
+
+
+def completion(content: str | None = "hi", **message: Any) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini-2024",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content, **message},
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+
+
+def chat_with(handler: Any) -> OpenAIChat:
+    return OpenAIChat(config(), http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+
+
+def test_config_needs_a_key_and_never_shows_it(tmp_path) -> None:
+    with pytest.raises(hypotez.ConfigError, match="OPENAI_API_KEY"):
+        Config.from_settings(hypotez.Settings.load(env={}, home=tmp_path))
+    cfg = Config.from_settings(hypotez.Settings.load(env={}, home=tmp_path, openai_api_key=KEY))
+    assert KEY not in repr(cfg)
+    assert cfg.model == "gpt-4o-mini" and cfg.where == "https://api.openai.com/v1"
+
+
+def test_config_rejects_a_bad_max_tokens_field(tmp_path) -> None:
+    settings = hypotez.Settings.load(
+        env={},
+        home=tmp_path,
+        openai_api_key=KEY,
+        options={"openai": {"max_tokens_field": "tokens"}},
+    )
+    with pytest.raises(hypotez.ConfigError, match="max_tokens_field"):
+        Config.from_settings(settings)
+
+
+def test_scrub_removes_the_key_and_masked_keys() -> None:
+    text = f"Incorrect API key provided: {KEY}. Also sk-abc1***********wxyz here."
+    cleaned = scrub(text, KEY)
+    assert KEY not in cleaned and "wxyz" not in cleaned
+    assert cleaned.startswith("Incorrect API key provided: ***")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (401, None, hypotez.AuthenticationError),
+        (403, None, hypotez.AuthenticationError),
+        (404, "model_not_found", hypotez.NotFoundError),
+        (429, None, hypotez.RateLimitError),
+        (500, None, hypotez.ServerError),
+        (503, None, hypotez.ServerError),
+        (400, "context_length_exceeded", hypotez.ContextLengthError),
+        (400, "invalid_value", hypotez.BackendError),
+    ],
+)
+def test_status_table(status: int, code: str | None, cls: type) -> None:
+    error = for_status(
+        status, f"bad {KEY}", code=code, where="http://x/v1", model="m", retries=2, api_key=KEY
+    )
+    assert type(error) is cls
+    assert KEY not in str(error)
+
+
+def test_response_format_wrapping() -> None:
+    loose = {"type": "object"}
+    assert response_format(loose) == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": loose},
+    }
+    wrapped = {"name": "mine", "schema": loose, "strict": False}
+    assert response_format(wrapped) == {"type": "json_schema", "json_schema": wrapped}
+    with pytest.raises(hypotez.InputError):
+        response_format(["not", "a", "schema"])  # type: ignore[arg-type]
+
+
+def test_chat_body_options_and_extras() -> None:
+    messages = [hypotez.Message("user", "hi")]
+    options = hypotez.ChatOptions(
+        temperature=0.5, max_tokens=9, extra={"seed": 7, "max_retries": 4}
+    )
+    body = chat_body(messages, options, model="m", max_tokens_field="max_tokens")
+    assert body == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.5,
+        "max_tokens": 9,
+        "seed": 7,  # passed through; max_retries steers the client instead
+    }
+    with pytest.raises(hypotez.InputError):
+        chat_body([], options, model="m", max_tokens_field="max_tokens")
+
+
+def test_vision_body_checks_the_image_and_detail() -> None:
+    body = vision_body(make_png(), None, detail="high", json_schema=None, model="m", system="S")
+    assert body["messages"][0] == {"role": "system", "content": "S"}
+    assert body["messages"][1]["content"][1]["image_url"]["url"].startswith(
+        "data:image/png;base64,"
+    )
+    with pytest.raises(hypotez.InputError, match="detail"):
+        vision_body(make_png(), None, detail="ultra", json_schema=None, model="m")
+    with pytest.raises(hypotez.InputError, match="not a PNG"):
+        vision_body(b"plain text", None, detail="auto", json_schema=None, model="m")
+
+
+def test_chat_parses_reply_and_refusal() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        if len(seen) == 1:
+            return httpx2.Response(200, json=completion("hello"))
+        return httpx2.Response(200, json=completion(None, refusal="I can't help with that."))
+
+    backend = chat_with(handler)
+    reply = backend.chat([hypotez.Message("user", "hi")], hypotez.ChatOptions())
+    assert (reply.text, reply.model, reply.usage.total_tokens, reply.backend) == (
+        "hello",
+        "gpt-4o-mini-2024",
+        4,
+        "openai",
+    )
+    refused = backend.chat([hypotez.Message("user", "bad")], hypotez.ChatOptions())
+    assert (refused.text, refused.finish_reason) == ("I can't help with that.", "refusal")
+    assert seen[0]["model"] == "gpt-4o-mini"
+
+
+def test_chat_with_a_non_openai_answer_is_a_backend_error() -> None:
+    backend = chat_with(lambda request: httpx2.Response(200, json={"choices": []}))
+    with pytest.raises(hypotez.BackendError, match="without any choice"):
+        backend.chat([hypotez.Message("user", "hi")], hypotez.ChatOptions())
+
+
+def test_chat_403_is_authentication_without_the_key() -> None:
+    body = {
+        "error": {"message": f"Project key {KEY} may not use gpt-5", "type": "permission_error"}
+    }
+    backend = chat_with(lambda request: httpx2.Response(403, json=body))
+    with pytest.raises(hypotez.AuthenticationError) as info:
+        backend.chat([hypotez.Message("user", "hi")], hypotez.ChatOptions())
+    assert KEY not in str(info.value)
+
+
+def test_raw_http_backend_retries_in_a_bounded_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hypotez_openai.vision.time.sleep", lambda _s: None)
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers["authorization"])
+        return httpx.Response(500, json={"error": {"message": "boom"}})
+
+    backend = OpenAIHttpVision(config(max_retries=3), transport=httpx.MockTransport(handler))
+    with pytest.raises(hypotez.ServerError, match="after 3 retries"):
+        backend.describe(make_png())
+    assert calls == [f"Bearer {KEY}"] * 4
+
+
+def test_raw_http_backend_non_json_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = OpenAIHttpVision(
+        config(), transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>"))
+    )
+    with pytest.raises(hypotez.BackendError, match="not JSON"):
+        backend.describe(make_png())
+
+
+def test_llm_analyzer_rejects_bad_labels_and_scores() -> None:
+    from hypotez_openai.sentiment import LLMSentimentAnalyzer
+
+    answers = iter(
+        [
+            {"results": [{"id": 0, "label": "happy", "score": 0.5}]},
+            {"results": [{"id": 0, "label": "positive", "score": "high"}]},
+            {
+                "results": [
+                    {"id": 0, "label": "positive", "score": 0.5},
+                    {"id": 1, "label": "neutral", "score": 0},
+                ]
+            },
+        ]
+    )
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=completion(json.dumps(next(answers))))
+
+    analyzer = LLMSentimentAnalyzer(chat_with(handler))
+    with pytest.raises(hypotez.BackendError, match="unknown label 'happy'"):
+        analyzer.analyze(["x"])
+    with pytest.raises(hypotez.BackendError, match="not a number"):
+        analyzer.analyze(["x"])
+    with pytest.raises(hypotez.BackendError, match="expected ids 0..0"):
+        analyzer.analyze(["x"])
+    with pytest.raises(hypotez.InputError, match="list of texts"):
+        analyzer.analyze("a bare string")  # type: ignore[arg-type]
+
+
+def test_importing_the_plugin_does_not_import_openai() -> None:
+    import subprocess
+    import sys
+
+    code = "import hypotez_openai, sys; print('openai' in sys.modules, 'httpx' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "False"]

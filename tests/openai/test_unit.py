@@ -226,7 +226,7 @@ def test_llm_analyzer_rejects_bad_labels_and_scores() -> None:
         analyzer.analyze(["x"])
     with pytest.raises(hypotez.BackendError, match="not a number"):
         analyzer.analyze(["x"])
-    with pytest.raises(hypotez.BackendError, match="expected ids 0..0"):
+    with pytest.raises(hypotez.BackendError, match=r"expected ids 0\.\.0"):
         analyzer.analyze(["x"])
     with pytest.raises(hypotez.InputError, match="list of texts"):
         analyzer.analyze("a bare string")  # type: ignore[arg-type]

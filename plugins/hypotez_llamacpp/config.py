@@ -63,6 +63,8 @@ class LlamaCppConfig:
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = DEFAULT_TEMPERATURE
     seed: int | None = None
+    #: A folder holding ``part01.bin`` ... ``part22.bin`` to use instead of the part packages.
+    parts_dir: Path | None = None
     #: A llama-cpp-python chat format name (e.g. "chatml") for GGUF files without a template.
     chat_format: str | None = None
 
@@ -93,4 +95,5 @@ class LlamaCppConfig:
             temperature=opt("temperature", DEFAULT_TEMPERATURE, _non_negative_float),
             seed=opt("seed", None, int),
             chat_format=opt("chat_format", None, str),
+            parts_dir=opt("parts_dir", None, _path),
         )

@@ -225,3 +225,26 @@ def test_a_request_may_name_a_local_model_or_a_gguf_path(
         hypotez.NotFoundError, match=r"no local model 'gpt-4o-mini'\. Available: tiny-chat"
     ):
         backend.chat([Message("user", "hi")], ChatOptions(model="gpt-4o-mini", max_tokens=3))
+
+
+def test_a_part_that_vanishes_mid_assembly_is_a_clear_error(tmp_path: Path) -> None:
+    parts, sha = _fake_parts(tmp_path / "parts")
+    parts[2].path.unlink()  # type: ignore[union-attr]  (listed as present, gone when read)
+    target = tmp_path / "cache" / "model.gguf"
+    with pytest.raises(hypotez.ConfigError, match=r"Could not assemble the bundled chat model"):
+        bundle.assemble(parts, target, sha)
+    assert not target.exists() and _leftovers(target.parent) == []
+
+
+def test_parts_dir_option_replaces_the_packages(make_settings: Any, tmp_path: Path) -> None:
+    from hypotez_llamacpp.chat import from_settings
+
+    _fake_parts(tmp_path / "parts", count=22)
+    settings = make_settings(options={"llamacpp": {"parts_dir": str(tmp_path / "parts")}})
+    backend = from_settings(settings)
+    assert [m.id for m in backend.list_models()] == [bundle.MODEL_ID]
+    with pytest.raises(bundle.ModelIntegrityError):  # fake parts: refused, never loaded
+        backend.load()
+    settings = make_settings(options={"llamacpp": {"parts_dir": str(tmp_path / "nowhere")}})
+    with pytest.raises(hypotez.ConfigError, match=r"parts_dir .* is not a folder"):
+        from_settings(settings)

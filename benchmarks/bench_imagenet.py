@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import header, median
+from _common import header, interleaved, median
 
 ROUNDS = 30
 
@@ -33,9 +33,11 @@ def child(big_jpeg: str) -> dict[str, float]:
     import numpy  # noqa: F401  (imported here so the baseline includes numpy and Pillow)
     import PIL.Image  # noqa: F401
     from hypotez_imagenet import sample_image_path
-    from hypotez_imagenet.backend import ImagenetVision
-    from hypotez_imagenet.model import forward
+    from hypotez_imagenet.backend import ImagenetVision, default_weights_path
+    from hypotez_imagenet.model import build_network, forward
     from hypotez_imagenet.preprocess import prepare
+    from hypotez_imagenet.weights import load_state_dict
+    from threadpoolctl import ThreadpoolController
 
     out: dict[str, float] = {"rss_baseline_mb": _rss_mb()}
     settings = hypotez.Settings.load(env={}, home=tempfile.mkdtemp(prefix="hz-bench-"))
@@ -60,8 +62,21 @@ def child(big_jpeg: str) -> dict[str, float]:
 
     data = sample.read_bytes()
     x = prepare(data, "image/jpeg", "sample")[None]
-    net = vision._net  # the loaded network: timing it alone separates model from decoding
-    out["forward_ms"] = timed(lambda: forward(net, x))
+    # The network alone (no decoding), with BLAS capped at 1 thread (the backend's default) and
+    # with OpenBLAS's own default, alternating so that the machine's load hits both alike.
+    net = build_network(load_state_dict(default_weights_path()))
+    blas = ThreadpoolController()
+
+    def capped() -> None:
+        with blas.limit(limits=1, user_api="blas"):
+            forward(net, x)
+
+    pair = interleaved({"one": capped, "default": lambda: forward(net, x)}, ROUNDS)
+    out["forward_ms"] = median(pair["one"]) * 1000
+    out["forward_default_threads_ms"] = median(pair["default"]) * 1000
+    out["blas_default_threads"] = max(
+        lib["num_threads"] for lib in blas.info() if lib["user_api"] == "blas"
+    )
     out["describe_sample_ms"] = timed(lambda: vision.describe(sample))
     out["describe_12mp_ms"] = timed(lambda: vision.describe(big_jpeg))
     out["preprocess_12mp_ms"] = timed(
@@ -110,7 +125,9 @@ def main() -> None:
         "| --- | --- |",
         f"| load: read weights (18 MB) + fold batch norm + labels | {m['load_s'] * 1000:.0f} ms |",
         f"| first `describe()` after load (sample photo) | {m['first_describe_s'] * 1000:.0f} ms |",
-        f"| network alone, one 224x224 image (warm) | {m['forward_ms']:.1f} ms |",
+        f"| network alone, one 224x224 image, 1 BLAS thread (default) | {m['forward_ms']:.1f} ms |",
+        f"| network alone, OpenBLAS default ({m['blas_default_threads']:.0f} threads, "
+        f"`threads = 0`) | {m['forward_default_threads_ms']:.1f} ms |",
         f"| `describe()` sample photo, 451x300 JPEG 27 KB (warm) | {m['describe_sample_ms']:.1f} ms |",
         f"| `describe()` 4000x3000 JPEG {big_kb:.0f} KB (warm) | {m['describe_12mp_ms']:.1f} ms |",
         f"| of which decoding + resizing the 12 MP JPEG | {m['preprocess_12mp_ms']:.1f} ms |",

@@ -254,8 +254,8 @@ class ImagenetVision(VisionBackend):
             sentence, phrased_by = self._phrase(labels)
             if sentence:
                 text = (
-                    f"{sentence} (Phrased by the {phrased_by!r} chat model from these labels "
-                    f"only. {plain})"
+                    f"{sentence} [Phrased by the {phrased_by!r} chat model from the labels below "
+                    f"only; it did not see the image.] {plain}"
                 )
         data = None
         if json_schema is not None:
@@ -311,7 +311,9 @@ class ImagenetVision(VisionBackend):
             self._chat_error = f"the chat backend failed: {exc}"
             log.warning("imagenet: %s; showing labels only", self._chat_error)
             return None, None
-        sentence = " ".join(reply.text.split())
+        # One sentence was asked for: keep the first non-empty line, whitespace normalised.
+        lines = [line for line in reply.text.splitlines() if line.strip()]
+        sentence = " ".join(lines[0].split()) if lines else ""
         return (sentence or None), (chat.name or "chat")
 
     def close(self) -> None:

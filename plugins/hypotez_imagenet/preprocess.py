@@ -48,7 +48,12 @@ def decode(data: bytes, mime: str, source: str) -> PILImage.Image:
         raise InputError(
             f"Image {source!r} has too many pixels to decode safely ({exc}). Downscale it first."
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError as exc:
+        raise InputError(
+            f"Image {source!r} starts like a {_FORMATS[mime]} file but Pillow cannot read it: the "
+            "file is corrupt. Re-save or re-download it."
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(
             f"Image {source!r} cannot be decoded as {_FORMATS[mime]}: {exc}. The file is corrupt "
             "or truncated; re-save or re-download it."

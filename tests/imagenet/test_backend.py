@@ -110,13 +110,14 @@ def _settings(tmp_path: Path) -> hypotez.Settings:
 
 
 def test_phrase_with_chat_turns_labels_into_a_marked_sentence(tmp_path: Path) -> None:
-    chat = ScriptedChat("  The photo probably shows\n a cat. ")
+    chat = ScriptedChat("  The photo   probably shows a cat. \n\nSecond paragraph.")
     vision = ImagenetVision(_settings(tmp_path), chat=chat)
     result = vision.describe(sample_image_path())
     assert result.text.startswith(
-        "The photo probably shows a cat. (Phrased by the 'scripted' chat model"
+        "The photo probably shows a cat. [Phrased by the 'scripted' chat model"
     )
-    assert "from these labels only" in result.text
+    assert "from the labels below only; it did not see the image.]" in result.text
+    assert "Second paragraph" not in result.text
     assert "An ImageNet classifier sees: " in result.text  # the labels stay visible
     assert result.raw["phrased_by"] == "scripted"
     prompt = chat.seen[0][-1].content

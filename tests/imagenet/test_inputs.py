@@ -48,7 +48,7 @@ def test_truncated_jpeg(backend: ImagenetVision, tmp_path: Path) -> None:
 def test_garbage_after_jpeg_magic(backend: ImagenetVision, tmp_path: Path) -> None:
     path = tmp_path / "fake.jpg"
     path.write_bytes(b"\xff\xd8\xff" + b"\x00garbage" * 100)
-    with pytest.raises(hypotez.InputError, match=r"fake\.jpg.*cannot be decoded as JPEG"):
+    with pytest.raises(hypotez.InputError, match=r"fake\.jpg.*JPEG.*corrupt"):
         backend.describe(path)
 
 

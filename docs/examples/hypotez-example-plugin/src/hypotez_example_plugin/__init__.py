@@ -1,0 +1,35 @@
+"""hypotez-example-plugin: an ``emoji`` sentiment analyzer and ``sqlite://`` storage.
+
+This module is what the ``hypotez`` entry point names. It only registers factories: the backend
+modules are imported when a backend is first built, so loading the plugin costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypotez import Register, Settings, hookimpl
+
+
+def _emoji(settings: Settings) -> Any:
+    from hypotez_example_plugin.emoji import EmojiAnalyzer
+
+    # Options come from Settings.load(options={"example": {...}}), HYPOTEZ_EXAMPLE_NEUTRAL_BAND,
+    # or [plugins.example] in hypotez.toml.
+    return EmojiAnalyzer(neutral_band=settings.option("example", "neutral_band", 0.05, float))
+
+
+def _sqlite(settings: Settings, url: str) -> Any:
+    from hypotez_example_plugin.sqlite import SqliteStorage
+
+    return SqliteStorage.from_url(url)
+
+
+@hookimpl
+def register_sentiment_analyzers(register: Register) -> None:
+    register("emoji", _emoji, description="emoji and emoticons: 😀 positive, 😞 negative")
+
+
+@hookimpl
+def register_storages(register: Register) -> None:
+    register("sqlite", _sqlite, description="dialogues and records in one SQLite file")

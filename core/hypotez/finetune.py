@@ -175,6 +175,23 @@ def submit(
     return record
 
 
+def train(
+    session: HasTrainer,
+    dataset: Dataset | Iterable[Any],
+    *,
+    model: str = DEFAULT_MODEL,
+    description: str = "",
+    **options: Any,
+) -> JobRecord:
+    """Prepare and submit in one call (the seed API's ``train``/``dynamic_train``).
+
+    Raises :class:`~hypotez.errors.TrainingDataError` with the report if the data is invalid.
+    """
+    prepared = prepare(dataset, model=model)
+    prepared.raise_for_errors()
+    return submit(session, prepared, description=description, **options)
+
+
 # -- records ---------------------------------------------------------------------------------
 def stored_job(storage: Storage, job_id: str) -> JobRecord | None:
     """The saved record of ``job_id``, or None."""

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hypotez.errors import ConfigError, HypotezError, InputError
+from hypotez.errors import ConfigError, InputError
 from hypotez.images import load_image
 from hypotez.models import Assistant, Reply
 from hypotez.session import Session
@@ -295,11 +295,22 @@ class OpenAIModel:
 
     # -- fine-tuning (the fine-tuning issue fills these in) -------------------------------
     def dynamic_train(self) -> str | None:
-        """Fine-tune on the stored dialogues whose replies users liked; return the job id."""
-        raise HypotezError(
-            "dynamic_train() is not available yet in this hypotez build: fine-tuning lands with "
-            "the 'openai' trainer."
-        )
+        """Fine-tune ``self.model`` on the stored dialogues; return the job id.
+
+        Every assistant reply of every stored dialogue becomes one example, with the turns
+        before it as context and the dialogue's system instruction (or its assistant's).
+        The examples are validated first (:class:`~hypotez.TrainingDataError` with the report
+        if they are invalid, e.g. fewer than 10 replies; nothing is uploaded then). The job is
+        saved as a record, as :meth:`save_job_id` does.
+        """
+        from hypotez import finetune
+
+        description = "dynamic_train: stored dialogues"
+        dataset = finetune.gather(storage=self.session.storage, dialogues=True)
+        record = finetune.train(self.session, dataset, model=self.model, description=description)
+        self.save_job_id(record.id, description)
+        self.current_job_id = record.id
+        return record.id
 
     def train(
         self,
@@ -308,17 +319,51 @@ class OpenAIModel:
         data_file: str | os.PathLike[str] | None = None,
         positive: bool = True,
     ) -> str | None:
-        """Fine-tune on CSV/JSONL/JSON training data (a string, a folder or a file); return the job id."""
-        raise HypotezError(
-            "train() is not available yet in this hypotez build: fine-tuning lands with the "
-            "'openai' trainer."
-        )
+        """Fine-tune ``self.model`` on training data; return the job id.
+
+        ``data``: examples as text (JSON, JSONL, or CSV with a ``prompt,completion`` header) or
+        a list of examples / ``{"prompt", "completion"}`` dicts; ``data_file``: a CSV, JSONL
+        or JSON file; ``data_dir``: a folder of them. Everything given is used, in that order.
+        With none of them, the stored dialogues are used, and ``positive=True`` keeps only the
+        replies whose stored sentiment is positive (``False``: every reply). The data is
+        validated first (:class:`~hypotez.TrainingDataError` with the report if invalid; nothing
+        is uploaded then); the job is saved as a record, as :meth:`save_job_id` does.
+        """
+        from hypotez import datasets, finetune
+
+        parts = []
+        if data is not None:
+            parts.append(
+                datasets.parse_text(data) if isinstance(data, str) else datasets.from_items(data)
+            )
+        paths = [p for p in (data_file, data_dir) if p is not None]
+        if paths:
+            parts.append(finetune.gather(paths))
+        if not parts:
+            options = {"sentiment": "positive" if positive else None}
+            parts.append(finetune.gather(storage=self.session.storage, dialogues=options))
+            what = "stored dialogues" + (", positive replies" if positive else "")
+        else:
+            what = ", ".join(str(p) for p in paths) or "given data"
+        description = f"train: {what}"
+        dataset = datasets.concat(parts)
+        record = finetune.train(self.session, dataset, model=self.model, description=description)
+        self.save_job_id(record.id, description)
+        self.current_job_id = record.id
+        return record.id
 
     def save_job_id(self, job_id: str, description: str, filename: str = "job_ids.json") -> None:
-        """Record a fine-tuning job id with its description and creation time."""
-        raise HypotezError(
-            "save_job_id() is not available yet in this hypotez build: fine-tuning lands with the "
-            "'openai' trainer."
+        """Record a fine-tuning job id with its description and creation time.
+
+        The job is saved as a record in the storage's ``jobs`` collection (one record per job,
+        so two processes saving at once lose nothing; ``hypotez train list`` shows them), and
+        every job record is exported atomically to ``filename`` in the data directory
+        (``$HYPOTEZ_HOME``), the seed's JSON file.
+        """
+        from hypotez import finetune
+
+        finetune.save_job_id(
+            self.session.storage, job_id, description, filename, export_dir=self._settings.home
         )
 
     # -- lifetime ---------------------------------------------------------------------------

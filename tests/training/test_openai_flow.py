@@ -170,9 +170,11 @@ def test_wrong_key_is_an_authentication_error_without_the_key(
     aimock: Aimock, train_settings: hypotez.Settings
 ) -> None:
     bad = train_settings.evolve(openai_api_key="sk-wrong-secret-123456")
-    with hypotez.Session(settings=bad, sentiment=False, trainer="openai") as s:
-        with pytest.raises(hypotez.AuthenticationError) as err:
-            finetune.submit(s, finetune.prepare(good_examples(10)))
+    with (
+        hypotez.Session(settings=bad, sentiment=False, trainer="openai") as s,
+        pytest.raises(hypotez.AuthenticationError) as err,
+    ):
+        finetune.submit(s, finetune.prepare(good_examples(10)))
     assert "sk-wrong-secret-123456" not in str(err.value)
 
 

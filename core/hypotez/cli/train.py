@@ -237,6 +237,13 @@ def _parse_metadata(items: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True))
 @click.option("--trainer", "trainer_name", help="Trainer backend [env: HYPOTEZ_TRAINER].")
 @click.option("--wait/--no-wait", "wait_", default=False, help="Follow the job until it ends.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="With --wait: first pause between polls, in seconds.",
+)
 def submit(
     as_json: bool,
     validation_file: str | None,
@@ -248,6 +255,7 @@ def submit(
     learning_rate_multiplier: float | None,
     trainer_name: str | None,
     wait_: bool,
+    interval: float,
     **kwargs: Any,
 ) -> None:
     """Validate SOURCES, upload them and start a fine-tuning job."""
@@ -295,7 +303,7 @@ def submit(
         )
         click.echo(record.id)
         if wait_:
-            _wait(s, record.id, interval=5.0, timeout=None)
+            _wait(s, record.id, interval=interval, timeout=None)
 
 
 def _record_line(job: JobRecord) -> str:

@@ -26,7 +26,18 @@ from hypotez.datasets.dialogues import (
     make_filter,
 )
 from hypotez.datasets.jsonl import example_line, sha256, to_jsonl
-from hypotez.datasets.readers import SUFFIXES, read_csv, read_dir, read_json, read_jsonl, read_path
+from hypotez.datasets.readers import (
+    SUFFIXES,
+    parse_csv,
+    parse_json,
+    parse_jsonl,
+    parse_text,
+    read_csv,
+    read_dir,
+    read_json,
+    read_jsonl,
+    read_path,
+)
 from hypotez.datasets.records import Dataset, Record, concat, from_items, pair_to_chat
 
 __all__ = [
@@ -42,6 +53,10 @@ __all__ = [
     "load",
     "make_filter",
     "pair_to_chat",
+    "parse_csv",
+    "parse_json",
+    "parse_jsonl",
+    "parse_text",
     "read_csv",
     "read_dir",
     "read_json",

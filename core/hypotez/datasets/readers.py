@@ -104,10 +104,14 @@ def _columns(header: list[str]) -> dict[str, int]:
     return {name.strip().lower(): i for i, name in enumerate(header)}
 
 
+def _has_pair(first_line: str, delimiter: str) -> bool:
+    names = {n.strip().strip('"').lower() for n in first_line.split(delimiter)}
+    return any(u in names and a in names for u, a in PAIR_COLUMNS)
+
+
 def _pick_delimiter(first_line: str, default: str) -> str:
     for candidate in (default, ",", ";", "\t"):
-        names = {n.strip().strip('"').lower() for n in first_line.split(candidate)}
-        if any(u in names and a in names for u, a in PAIR_COLUMNS):
+        if _has_pair(first_line, candidate):
             return candidate
     return default
 
@@ -117,8 +121,20 @@ def read_csv(
 ) -> Dataset:
     """Read a CSV file; each row becomes a chat example (``system`` is the default system)."""
     p = Path(path)
-    text = _read_text(p)
     default = "\t" if p.suffix.lower() == ".tsv" else ","
+    return parse_csv(_read_text(p), str(p), system=system, delimiter=delimiter, default=default)
+
+
+def parse_csv(
+    text: str,
+    source: str = "<data>",
+    *,
+    system: str | None = None,
+    delimiter: str | None = None,
+    default: str = ",",
+) -> Dataset:
+    """CSV text (see the module docs) as records located in ``source``."""
+    p = source
     delim = delimiter or _pick_delimiter(text.split("\n", 1)[0], default)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
@@ -138,7 +154,6 @@ def read_csv(
     system_i = cols.get("system")
     records: list[Record] = []
     last_line = reader.line_num
-    source = str(p)
     while True:
         start = last_line + 1  # a quoted field may span lines: report where the row starts
         try:
@@ -175,10 +190,14 @@ def read_csv(
 def read_jsonl(path: str | os.PathLike[str]) -> Dataset:
     """Read a JSONL file in the chat fine-tuning format, one example per line."""
     p = Path(path)
-    source = str(p)
+    return parse_jsonl(_read_text(p), str(p))
+
+
+def parse_jsonl(text: str, source: str = "<data>") -> Dataset:
+    """JSONL text as records located in ``source`` (blank lines skipped)."""
     records: list[Record] = []
     # Split on "\n" only: str.splitlines() would also split at U+2028, which JSON allows raw.
-    for number, line in enumerate(_read_text(p).split("\n"), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -239,8 +258,12 @@ def _member_offset(text: str, pos: int, key: str) -> int:
 def read_json(path: str | os.PathLike[str], *, system: str | None = None) -> Dataset:
     """Read a JSON file: a list of examples, ``{"examples": [...]}`` or one example."""
     p = Path(path)
-    source = str(p)
-    text = _read_text(p)
+    return parse_json(_read_text(p), str(p), system=system)
+
+
+def parse_json(text: str, source: str = "<data>", *, system: str | None = None) -> Dataset:
+    """A JSON document (see the module docs) as records located in ``source``."""
+    p = source
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -271,3 +294,31 @@ def read_json(path: str | os.PathLike[str], *, system: str | None = None) -> Dat
                 data = {"messages": [{"role": "system", "content": system}, *msgs]}
         records.append(Record(data, source, line))
     return Dataset(records, (source,))
+
+
+def parse_text(text: str, source: str = "<data>", *, system: str | None = None) -> Dataset:
+    """Training data given as text, its format told by the content.
+
+    ``[...]`` or one JSON object (``{"messages": ...}`` or ``{"examples": [...]}``) is read as a
+    ``.json`` file; other text starting with ``{`` as JSONL; text whose first line names the
+    CSV columns as a ``.csv`` file.
+    """
+    text = text.removeprefix("\ufeff")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return parse_json(text, source, system=system)
+    if stripped.startswith("{"):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            return parse_jsonl(text, source)  # several objects, one per line
+        if isinstance(whole, dict):
+            return parse_json(text, source, system=system)
+    first = stripped.split("\n", 1)[0]
+    for delim in (",", ";", "\t"):
+        if _pick_delimiter(first, delim) == delim and _has_pair(first, delim):
+            return parse_csv(text, source, system=system, delimiter=delim)
+    raise TrainingDataError(
+        f"{source}: cannot tell the format of the training data text: give JSON, JSONL, or CSV "
+        "whose first line names the columns (prompt,completion or user,assistant)."
+    )

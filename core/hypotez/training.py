@@ -268,7 +268,8 @@ class OpenAIModel:
             )
         else:
             # The vision protocol has no system message; the openai backend takes it as an extra.
-            result = self.session.vision_backend.describe(  # type: ignore[call-arg]
+            describe: Any = self.session.vision_backend.describe
+            result = describe(
                 load_image(image_path),
                 prompt,
                 detail=detail,

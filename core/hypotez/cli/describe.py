@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 import click
 from hypotez.cli.common import echo_json, session
 
@@ -29,7 +31,7 @@ def describe(
     image: str,
     prompt: str | None,
     detail: str,
-    schema_file: click.utils.LazyFile | None,
+    schema_file: IO[str] | None,
     vision_name: str | None,
     model: str | None,
     as_json: bool,

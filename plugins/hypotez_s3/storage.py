@@ -297,8 +297,8 @@ class S3Storage(Storage):
                 last = max(last, seq)
         return last + 1
 
-    async def _segment_chain(self, dialogue_id: str, action: str) -> list[tuple[int, int]]:
-        """The segments that follow each other from append 0, in order."""
+    async def _segments(self, dialogue_id: str, action: str) -> dict[int, int]:
+        """first -> last of every segment object of the dialogue."""
         folder = layout.segments_dir(dialogue_id)
         found: dict[int, int] = {}
         for key in await self._list(folder, action):
@@ -307,6 +307,11 @@ class S3Storage(Storage):
                 log.warning("Ignoring foreign object %s", self.where(key))
             else:
                 found[span[0]] = max(found.get(span[0], -1), span[1])
+        return found
+
+    async def _segment_chain(self, dialogue_id: str, action: str) -> list[tuple[int, int]]:
+        """The segments that follow each other from append 0, in order."""
+        found = await self._segments(dialogue_id, action)
         chain: list[tuple[int, int]] = []
         first = 0
         while first in found:
@@ -315,16 +320,24 @@ class S3Storage(Storage):
         return chain
 
     async def _compact(self, dialogue_id: str, upto: int) -> None:
-        """Copy complete windows of appends up to ``upto`` into segments. Best effort."""
+        """Copy complete windows of appends up to ``upto`` into segments. Best effort.
+
+        Missing windows are filled from the start, so a segment lost with a crashed writer is
+        written by a later append; at most a few per append, to bound its latency.
+        """
         size = self.config.segment_size
         try:
-            chain = await self._segment_chain(dialogue_id, "compact a dialogue")
-            first = chain[-1][1] + 1 if chain else 0
-            for _ in range(MAX_SEGMENTS_PER_APPEND):
+            found = await self._segments(dialogue_id, "compact a dialogue")
+            first, written = 0, 0
+            while written < MAX_SEGMENTS_PER_APPEND:
+                if first in found:
+                    first = found[first] + 1
+                    continue
                 last = first + size - 1
                 if last > upto:
                     return
                 await self._write_segment(dialogue_id, first, last)
+                written += 1
                 first = last + 1
         except (StorageError, OSError) as exc:
             # The append itself succeeded; a missing segment only makes loads slower.

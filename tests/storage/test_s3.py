@@ -1,0 +1,291 @@
+"""S3-only behaviour: configuration, layout, segments, and failures against the real server."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import hypotez
+import pytest
+from hypotez import (
+    ConfigError,
+    CorruptDataError,
+    DialogueInfo,
+    InputError,
+    MissingDependencyError,
+    Settings,
+    StorageError,
+    Turn,
+)
+from hypotez.backends import open_storage
+from hypotez.conformance import StorageFactory, check_batches
+
+from .conftest import s3_factory_for
+
+if TYPE_CHECKING:
+    from hypotez_test_servers.seaweedfs import SeaweedFS
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "very-secret-value"}
+
+
+def config(
+    url: str = "s3://bucket/prefix", env: dict[str, str] | None = None, **options: Any
+) -> Any:
+    from hypotez_s3.config import S3Config
+
+    settings = Settings.load(env=env if env is not None else dict(S3_ENV), options={"s3": options})
+    return S3Config.from_settings(url, settings)
+
+
+def keys(server: SeaweedFS, storage: Any, folder: str = "") -> list[str]:
+    import obstore
+
+    root = f"{storage.config.prefix}/"
+    listing = obstore.list(server.store(), root + folder)
+    return sorted(m["path"][len(root) :] for chunk in listing for m in chunk)
+
+
+# -- configuration (no server) ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "bucket", "prefix"),
+    [
+        ("s3://my-bucket", "my-bucket", ""),
+        ("s3://my-bucket/", "my-bucket", ""),
+        ("s3://my.bucket/a/b/", "my.bucket", "a/b"),
+        ("s3://b12/team=x/v1.2", "b12", "team=x/v1.2"),
+    ],
+)
+def test_urls_name_bucket_and_prefix(url: str, bucket: str, prefix: str) -> None:
+    from hypotez_s3.config import parse_url
+
+    assert parse_url(url) == (bucket, prefix)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://Upper/x",
+        "s3://b/../x",
+        "s3://bucket/./x",
+        "s3://bucket/a b",
+        "s3://bucket/x?endpoint=http://evil",
+        "s3:///no-bucket",
+        "file:///tmp/x",
+    ],
+)
+def test_bad_urls_are_refused_with_the_url_named(url: str) -> None:
+    from hypotez_s3.config import parse_url
+
+    with pytest.raises(InputError, match="s3://"):
+        parse_url(url)
+
+
+def test_credentials_in_the_url_are_refused_without_echoing_them() -> None:
+    from hypotez_s3.config import parse_url
+
+    with pytest.raises(InputError) as caught:
+        parse_url("s3://AKID:hunter2@bucket/x")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_options_beat_aws_variables_and_custom_endpoints_use_path_style() -> None:
+    env = {**S3_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_REGION": "eu-west-1"}
+    from_env = config(env=env)
+    assert from_env.endpoint == "http://127.0.0.1:9000"
+    assert from_env.region == "eu-west-1"
+    assert from_env.allow_http  # loopback: plain http is fine
+    assert not from_env.virtual_hosted_style  # S3-compatible servers expect path-style
+    assert from_env.access_key_id == "AKIDEXAMPLE"
+    from_options = config(
+        env=env,
+        endpoint="https://s3.example.org",
+        region="us-west-2",
+        access_key_id="A",
+        secret_access_key="B",
+    )
+    assert (from_options.endpoint, from_options.region, from_options.access_key_id) == (
+        "https://s3.example.org",
+        "us-west-2",
+        "A",
+    )
+    aws = config(env=dict(S3_ENV))
+    assert aws.endpoint is None and aws.virtual_hosted_style and not aws.allow_http
+    assert aws.region == "us-east-1"
+
+
+def test_plain_http_to_another_host_needs_an_explicit_yes() -> None:
+    with pytest.raises(ConfigError, match="allow_http"):
+        config(endpoint="http://10.1.2.3:9000")
+    assert config(endpoint="http://10.1.2.3:9000", allow_http="true").allow_http
+
+
+def test_half_a_credential_pair_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="AWS_SECRET_ACCESS_KEY"):
+        config(env={"AWS_ACCESS_KEY_ID": "only-the-id"})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    assert "very-secret-value" not in repr(config())
+
+
+def test_missing_obstore_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "obstore", None)  # as if it were not installed
+    settings = Settings.load(env=dict(S3_ENV), storage="s3://bucket/x")
+    with pytest.raises(MissingDependencyError, match=r"hypotez\[s3\]"):
+        open_storage(settings.storage, settings, hypotez.make_plugin_manager().registry)
+
+
+# -- layout and segments, on the real server -----------------------------------------------
+@pytest.mark.s3
+def test_an_append_adds_one_object_and_rewrites_nothing(
+    seaweedfs: SeaweedFS, s3_factory: StorageFactory
+) -> None:
+    import obstore
+
+    storage: Any = s3_factory()
+    storage.create_dialogue(DialogueInfo("d1"))
+    storage.append_turns("d1", [Turn("user", "a"), Turn("assistant", "b")])
+    before = {
+        k: obstore.head(seaweedfs.store(), f"{storage.config.prefix}/{k}")["e_tag"]
+        for k in keys(seaweedfs, storage)
+    }
+    storage.append_turns("d1", [Turn("user", "c")])
+    after = keys(seaweedfs, storage)
+    assert after == sorted([*before, "dialogues/d1/turns/000000000001.json"])
+    for key, etag in before.items():
+        assert obstore.head(seaweedfs.store(), f"{storage.config.prefix}/{key}")["e_tag"] == etag
+
+
+@pytest.mark.s3
+def test_segments_speed_up_loads_and_are_only_a_cache(seaweedfs: SeaweedFS) -> None:
+    import obstore
+
+    factory = s3_factory_for(seaweedfs, segment_size=4)
+    storage: Any = factory()
+    storage.create_dialogue(DialogueInfo("seg"))
+    for n in range(30):
+        storage.append_turns("seg", [Turn("user", f"{n}a"), Turn("assistant", f"{n}b")])
+    expected = [f"{n}{x}" for n in range(30) for x in "ab"]
+    segments = keys(seaweedfs, storage, "dialogues/seg/segments/")
+    assert len(segments) == 7  # 28 appends in windows of 4; the last 2 are read one by one
+    assert [t.content for t in factory().load_dialogue("seg").turns] == expected
+    # A lost segment (its writer died) only costs speed; the next window is still written.
+    obstore.delete(seaweedfs.store(), f"{storage.config.prefix}/{segments[2]}")
+    assert [t.content for t in factory().load_dialogue("seg").turns] == expected
+    for n in range(30, 32):
+        storage.append_turns("seg", [Turn("user", f"{n}a"), Turn("assistant", f"{n}b")])
+    assert len(keys(seaweedfs, storage, "dialogues/seg/segments/")) == 8
+    assert [t.content for t in factory().load_dialogue("seg").turns] == [
+        *expected,
+        "30a",
+        "30b",
+        "31a",
+        "31b",
+    ]
+    # A corrupt segment is reported by its address, not silently skipped.
+    bad = segments[0]
+    obstore.put(seaweedfs.store(), f"{storage.config.prefix}/{bad}", b'{"first": 0}')
+    with pytest.raises(CorruptDataError) as caught:
+        factory().load_dialogue("seg")
+    assert f"{storage.url}/{bad}" in str(caught.value)
+
+
+@pytest.mark.s3
+def test_create_clears_leftovers_of_an_interrupted_delete(
+    seaweedfs: SeaweedFS, s3_factory: StorageFactory
+) -> None:
+    import obstore
+
+    storage: Any = s3_factory()
+    orphan = f"{storage.config.prefix}/dialogues/reused/turns/000000000000.json"
+    obstore.put(
+        seaweedfs.store(),
+        orphan,
+        b'{"turns": [{"role": "user", "content": "old", "created": "2024-01-01T00:00:00+00:00"}]}',
+    )
+    storage.create_dialogue(DialogueInfo("reused"))
+    assert storage.load_dialogue("reused").turns == ()
+    assert keys(seaweedfs, storage) == ["dialogues/reused/info.json"]
+
+
+# -- failures with the real server ------------------------------------------------------------
+@pytest.mark.s3
+def test_wrong_credentials_are_a_clear_error_without_the_secret(seaweedfs: SeaweedFS) -> None:
+    env = {**seaweedfs.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret-123"}
+    storage = StorageFactory(s3_factory_for(seaweedfs).url, env=env)()
+    calls: list[Callable[[], Any]] = [
+        storage.list_dialogues,
+        lambda: storage.load_dialogue("x"),
+        lambda: storage.create_dialogue(DialogueInfo("x")),
+        lambda: storage.put_record("jobs", "j", {"a": 1}),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError, match="refused the credentials") as caught:
+            call()
+        assert "AWS_ACCESS_KEY_ID" in str(caught.value)
+        assert "wrong-secret-123" not in str(caught.value)
+        assert seaweedfs.secret_key not in str(caught.value)
+
+
+@pytest.mark.s3
+def test_a_missing_bucket_is_a_clear_error(seaweedfs: SeaweedFS) -> None:
+    import obstore
+
+    storage = StorageFactory("s3://no-such-bucket/x", env=seaweedfs.env())()
+    for call in (storage.list_dialogues, lambda: storage.create_dialogue(DialogueInfo("x"))):
+        with pytest.raises(StorageError, match="does not exist") as caught:
+            call()
+        assert "no-such-bucket" in str(caught.value)
+    with pytest.raises(Exception, match="NoSuchBucket"):  # and nothing created it on the way
+        obstore.list_with_delimiter(seaweedfs.store("no-such-bucket"))
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_server_stopped_mid_run_fails_clearly_and_half_writes_nothing(
+    start_seaweedfs: Callable[..., SeaweedFS],
+) -> None:
+    server = start_seaweedfs()
+    factory = StorageFactory(
+        s3_factory_for(server).url,
+        env={**server.env(), "HYPOTEZ_MAX_RETRIES": "1", "HYPOTEZ_TIMEOUT": "3"},
+    )
+    storage = factory()
+    storage.create_dialogue(DialogueInfo("outage"))
+    acknowledged: list[int] = []
+    failure: list[BaseException] = []
+    running = threading.Event()
+
+    def writer() -> None:
+        number = 0
+        while True:
+            batch = [Turn("user", f"w0-b{number}-t{i}|" + "x" * 2000) for i in range(3)]
+            try:
+                storage.append_turns("outage", batch)
+            except BaseException as exc:
+                failure.append(exc)
+                return
+            acknowledged.append(number)
+            number += 1
+            if number == 20:
+                running.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert running.wait(60)
+    server.stop()  # SIGKILL, while the writer is appending
+    thread.join(60)
+    assert not thread.is_alive()
+    assert isinstance(failure[0], StorageError), failure
+    assert "did not answer" in str(failure[0])
+    with pytest.raises(StorageError, match="did not answer"):
+        storage.list_dialogues()
+    server.start()
+    dialogue = factory().load_dialogue("outage")  # every stored object is whole
+    order = check_batches(dialogue, 3)[0]
+    assert order[: len(acknowledged)] == acknowledged
+    assert len(order) in (len(acknowledged), len(acknowledged) + 1)
+    storage.append_turns("outage", [Turn("user", "back")])
+    assert factory().load_dialogue("outage").turns[-1].content == "back"

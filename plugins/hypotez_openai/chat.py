@@ -114,7 +114,7 @@ class OpenAIChat(ChatBackend):
 
     async def astream(
         self, messages: Sequence[Message], options: ChatOptions
-    ) -> AsyncIterator[ReplyChunk]:  # type: ignore[override]
+    ) -> AsyncIterator[ReplyChunk]:
         body = self._body(messages, options)
         retries, per_call = self._request_options(options)
         client = self.connection.with_retries(self.connection.aio, retries)

@@ -1,0 +1,160 @@
+"""``hypotez storage copy SRC DST``: move every dialogue and record between two storages.
+
+Safe to repeat: a dialogue already in DST with the same header and turns is skipped; one whose
+turns are a prefix of the source's (an interrupted copy) is completed; any other dialogue or
+record that differs in DST is refused and reported, never overwritten. Exit code 1 if anything
+was refused or unreadable, so scripts notice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import click
+from hypotez.cli.common import echo_json, global_options
+
+if TYPE_CHECKING:
+    from hypotez.models import Dialogue
+    from hypotez.protocols import Storage
+
+#: Collections the core itself keeps (job ids, the assistants catalog).
+DEFAULT_COLLECTIONS = ("jobs", "assistants")
+#: Turns per append when writing a copied dialogue (a resumable unit of work).
+CHUNK = 500
+
+
+def _open(url: str) -> Storage:
+    from hypotez.backends import open_storage
+    from hypotez.plugins import get_plugin_manager
+
+    settings = global_options().settings()
+    return open_storage(url, settings, get_plugin_manager().registry)
+
+
+def copy_dialogue(src: Dialogue, dst: Storage) -> tuple[str, int]:
+    """Copy one dialogue: (copied | resumed | identical | conflict, turns written)."""
+    from hypotez.errors import DialogueNotFoundError
+
+    try:
+        existing = dst.load_dialogue(src.id)
+    except DialogueNotFoundError:
+        dst.create_dialogue(src.info)
+        done, outcome = 0, "copied"
+    else:
+        done, outcome = len(existing.turns), "resumed"
+        if existing.info != src.info or tuple(src.turns[:done]) != existing.turns:
+            return "conflict", 0
+        if done == len(src.turns):
+            return "identical", 0
+    for start in range(done, len(src.turns), CHUNK):
+        dst.append_turns(src.id, src.turns[start : start + CHUNK])
+    return outcome, len(src.turns) - done
+
+
+def copy_records(src: Storage, dst: Storage, collection: str) -> Counter[str]:
+    from hypotez.errors import DialogueNotFoundError
+
+    counts: Counter[str] = Counter()
+    for record in src.list_records(collection):
+        record_id = record.get("id")
+        if not isinstance(record_id, str):
+            click.echo(f"Skipping a {collection} record without an 'id' field.", err=True)
+            counts["unreadable"] += 1
+            continue
+        try:
+            current = dst.get_record(collection, record_id)
+        except DialogueNotFoundError:
+            dst.put_record(collection, record_id, record)
+            counts["copied"] += 1
+            continue
+        if current == record:
+            counts["identical"] += 1
+        else:
+            click.echo(
+                f"Refused: {collection} record {record_id!r} differs in the destination.", err=True
+            )
+            counts["conflict"] += 1
+    return counts
+
+
+def copy_storage(src: Storage, dst: Storage, collections: Iterable[str]) -> dict[str, Any]:
+    """Copy everything; returns the counts per outcome."""
+    from hypotez.errors import CorruptDataError
+
+    dialogues: Counter[str] = Counter()
+    turns = 0
+    for info in src.list_dialogues():
+        try:
+            dialogue = src.load_dialogue(info.id)
+        except CorruptDataError as exc:
+            click.echo(f"Unreadable, not copied: {exc}", err=True)
+            dialogues["unreadable"] += 1
+            continue
+        outcome, written = copy_dialogue(dialogue, dst)
+        turns += written
+        if outcome == "conflict":
+            click.echo(
+                f"Refused: dialogue {info.id!r} already exists in {dst.url} with different "
+                "content; delete or rename one of them and copy again.",
+                err=True,
+            )
+        dialogues[outcome] += 1
+    records = {name: dict(copy_records(src, dst, name)) for name in collections}
+    return {"dialogues": dict(dialogues), "turns_written": turns, "records": records}
+
+
+@click.group()
+def storage() -> None:
+    """Work on whole storages (file:///..., s3://bucket/prefix)."""
+
+
+@storage.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--collection",
+    "collections",
+    multiple=True,
+    help="A record collection to copy besides jobs and assistants (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def copy(src: str, dst: str, collections: tuple[str, ...], as_json: bool) -> int:
+    """Copy every dialogue and record from SRC to DST without overwriting anything.
+
+    Repeat it safely: identical items are skipped and an interrupted copy is completed. Items
+    that differ in DST are refused and reported (exit code 1).
+    """
+    if src == dst:
+        raise click.UsageError("SRC and DST are the same storage.")
+    source, target = _open(src), _open(dst)
+    try:
+        names = list(dict.fromkeys([*DEFAULT_COLLECTIONS, *collections]))
+        report = copy_storage(source, target, names)
+    finally:
+        source.close()
+        target.close()
+    if as_json:
+        echo_json(report)
+    else:
+        d = Counter(report["dialogues"])
+        click.echo(
+            f"Dialogues: {d['copied']} copied, {d['resumed']} completed, {d['identical']} "
+            f"already there, {d['conflict']} refused, {d['unreadable']} unreadable."
+        )
+        for name, counts in report["records"].items():
+            c = Counter(counts)
+            click.echo(
+                f"Records {name}: {c['copied']} copied, {c['identical']} already there, "
+                f"{c['conflict']} refused, {c['unreadable']} unreadable."
+            )
+    problems = report["dialogues"].get("conflict", 0) + report["dialogues"].get("unreadable", 0)
+    problems += sum(
+        c.get("conflict", 0) + c.get("unreadable", 0) for c in report["records"].values()
+    )
+    return 1 if problems else 0
+
+
+def register(group: click.Group) -> None:
+    group.add_command(storage)

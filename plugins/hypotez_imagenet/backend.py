@@ -44,8 +44,12 @@ DATA_KEYS = ("text", "model", "labels")
 _PHRASE_SYSTEM = (
     "You turn the output of an image classifier into one short plain English sentence. "
     "Use only the labels you are given, mention at most the two most likely, keep the "
-    "uncertainty (say 'probably' or 'possibly'), and invent no other detail."
+    "uncertainty (say 'probably' or 'possibly'), give no percentages and invent no other detail. "
+    "Example: for 'tabby cat 60%, tiger cat 25%, lynx 5%' write "
+    "'The image probably shows a tabby cat, possibly a tiger cat.'"
 )
+#: How many labels the chat model sees: more only invites it to list them all.
+PHRASE_LABELS = 3
 
 
 def _bool(value: Any) -> bool:
@@ -296,7 +300,7 @@ class ImagenetVision(VisionBackend):
         chat = self._chat_backend()
         if chat is None:
             return None, None
-        listing = ", ".join(f"{label} {percent(p)}" for label, p in labels)
+        listing = ", ".join(f"{label} {percent(p)}" for label, p in labels[:PHRASE_LABELS])
         messages = [
             Message("system", _PHRASE_SYSTEM),
             Message(

@@ -121,7 +121,8 @@ def test_phrase_with_chat_turns_labels_into_a_marked_sentence(tmp_path: Path) ->
     assert "An ImageNet classifier sees: " in result.text  # the labels stay visible
     assert result.raw["phrased_by"] == "scripted"
     prompt = chat.seen[0][-1].content
-    assert all(label in prompt for label, _ in result.labels)
+    assert all(label in prompt for label, _ in result.labels[:3])
+    assert result.labels[4][0] not in prompt  # only the three most likely are phrased
 
 
 def test_a_failing_chat_backend_falls_back_to_labels(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def test_labels_are_phrased_by_the_configured_llamacpp_model(tmp_path: Path) -> 
         home=tmp_path / "home",
         chat="llamacpp",
         options={
-            "llamacpp": {"model_path": str(model), "n_ctx": 512, "n_threads": 1},
+            "llamacpp": {"model_path": str(model), "n_ctx": 1024, "n_threads": 1},
             "imagenet": {"phrase_with_chat": True},
         },
     )

@@ -28,7 +28,14 @@ def walk(
             sub = command.get_command(ctx, name)
             if sub is None or sub.hidden:
                 continue
-            yield from walk(sub, click.Context(sub, info_name=name, parent=ctx))
+            yield from walk(
+                sub, click.Context(sub, info_name=name, parent=ctx, **sub.context_settings)
+            )
+
+
+def anchor(command_path: str) -> str:
+    """The id MkDocs gives a command's heading: ``hypotez dialogues list`` -> ``hypotez-dialogues-list``."""
+    return "-".join(command_path.split())
 
 
 def _help_paragraphs(text: str | None) -> list[str]:
@@ -72,7 +79,8 @@ def render_command(command: click.Command, ctx: click.Context) -> str:
     if isinstance(command, click.Group):
         subs = [(n, command.get_command(ctx, n)) for n in sorted(command.list_commands(ctx))]
         rows = [
-            f"- `{ctx.command_path} {n}`: {_escape(c.get_short_help_str(200))}"
+            f"- [`{ctx.command_path} {n}`](#{anchor(f'{ctx.command_path} {n}')}): "
+            + _escape(c.get_short_help_str(200))
             for n, c in subs
             if c and not c.hidden
         ]
@@ -87,7 +95,7 @@ def render_cli_reference(root: click.Command | None = None) -> str:
         from hypotez.cli import build_cli
 
         root = build_cli()
-    ctx = click.Context(root, info_name="hypotez")
+    ctx = click.Context(root, info_name="hypotez", **root.context_settings)
     return "\n".join(render_command(cmd, sub_ctx) for cmd, sub_ctx in walk(root, ctx))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from hypotez.errors import InputError
 
-#: OpenAI accepts images up to 20 MB; local backends share the limit so behaviour is the same.
+#: OpenAI accepts images up to 20 MiB; local backends share the limit so behaviour is the same.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 SUPPORTED = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
@@ -110,6 +110,6 @@ def _from_data_url(url: str, max_bytes: int) -> Image:
 def _check_size(size: int, source: str, max_bytes: int) -> None:
     if size > max_bytes:
         raise InputError(
-            f"Image {source!r} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit. "
+            f"Image {source!r} is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. "
             "Resize or recompress it first."
         )

@@ -45,6 +45,18 @@ ENV_NAMES: dict[str, str] = {
 _SECRET = {"openai_api_key"}
 
 
+def as_bool(value: Any) -> bool:
+    """Parse a boolean option from TOML (a bool) or the environment (1/0, true/false, yes/no, on/off)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def default_home() -> Path:
     import platformdirs
 

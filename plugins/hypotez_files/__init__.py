@@ -8,9 +8,12 @@ from hypotez import hookimpl
 
 
 def _open(settings: Any, url: str) -> Any:
+    from hypotez.settings import as_bool
     from hypotez_files.storage import FileStorage
 
-    return FileStorage.from_url(url)
+    # fsync=false trades durability against an OS crash or power loss for speed; a killed
+    # process still loses nothing, since every append is a single write() of whole lines.
+    return FileStorage.from_url(url, fsync=settings.option("files", "fsync", True, cast=as_bool))
 
 
 @hookimpl

@@ -49,22 +49,23 @@ def _dumps(data: Any) -> bytes:
 class FileStorage(Storage):
     name = "file"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).expanduser().resolve()
+        self.fsync = fsync
         self.url = self.root.as_uri()
         self._dialogues = self.root / "dialogues"
         self._records = self.root / "records"
 
     @classmethod
-    def from_url(cls, url: str) -> FileStorage:
+    def from_url(cls, url: str, *, fsync: bool = True) -> FileStorage:
         parts = urlsplit(url)
         if parts.scheme == "file":
             if parts.netloc not in ("", "localhost"):
                 raise InputError(
                     f"file:// URL {url!r} names host {parts.netloc!r}: use file:///absolute/path."
                 )
-            return cls(url2pathname(parts.path))
-        return cls(url)  # a plain path
+            return cls(url2pathname(parts.path), fsync=fsync)
+        return cls(url, fsync=fsync)  # a plain path
 
     # -- paths ---------------------------------------------------------------------------
     def _dialogue_path(self, dialogue_id: str) -> Path:
@@ -108,7 +109,8 @@ class FileStorage(Storage):
                     raise StorageError(
                         f"Short write to {str(path)!r} (disk full?); nothing was appended."
                     )
-                os.fsync(fd)
+                if self.fsync:  # durable against power loss, not only against a killed process
+                    os.fdatasync(fd)
         except OSError as exc:
             raise StorageError(f"Cannot append to {str(path)!r}: {exc.strerror}.") from exc
         finally:

@@ -112,3 +112,18 @@ def test_no_temporary_files_are_left_behind(store: FileStorage) -> None:
     store.put_record("jobs", "j", {"a": 1})
     leftovers = [p.name for p in store.root.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_fsync_can_be_switched_off_in_settings(home: Path) -> None:
+    import hypotez
+
+    settings = hypotez.Settings.load(env={"HYPOTEZ_FILES_FSYNC": "false", "HYPOTEZ_HOME": str(home)})
+    storage = hypotez.get_plugin_manager().registry.build("storage", "file", settings, home.as_uri())
+    assert storage.fsync is False
+    storage.create_dialogue(DialogueInfo(id="d"))
+    storage.append_turns("d", [Turn("user", "kept without fsync")])
+    assert storage.load_dialogue("d").turns[0].content == "kept without fsync"
+    assert hypotez.Session().storage.fsync is True  # durable by default
+    bad = hypotez.Settings.load(env={"HYPOTEZ_FILES_FSYNC": "maybe"})
+    with pytest.raises(hypotez.ConfigError, match="HYPOTEZ_FILES_FSYNC"):
+        hypotez.get_plugin_manager().registry.build("storage", "file", bad, home.as_uri())

@@ -28,3 +28,17 @@ def test_errors_page_names_every_error_under_its_parents() -> None:
                 # The tree draws a child below its parent (twice for two parents).
                 below = tree.index(parent.__name__)
                 assert tree.find(f" {cls.__name__} ", below) != -1, (cls, parent)
+
+
+def test_quickstart_starts_with_the_readme_commands() -> None:
+    """The two fresh-machine commands are the README's, character for character."""
+    import re
+
+    def first_bash_block(text: str) -> str:
+        match = re.search(r"```bash\n(.*?)```", text, re.DOTALL)
+        assert match is not None
+        return match.group(1)
+
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    quickstart = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    assert first_bash_block(quickstart) == first_bash_block(readme)

@@ -40,13 +40,17 @@ class HasTrainer(Protocol):
     def storage(self) -> Storage: ...
 
 
+def _examples(items: Iterable[TrainingExample]) -> tuple[TrainingExample, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Prepared:
     """Examples, their validation report, and (when valid) the exact bytes to upload."""
 
     dataset: Dataset
     report: ValidationReport
-    examples: tuple[TrainingExample, ...] = attrs.field(converter=tuple, factory=tuple)
+    examples: tuple[TrainingExample, ...] = attrs.field(converter=_examples, factory=tuple)
     jsonl: bytes = b""
 
     @property

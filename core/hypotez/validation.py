@@ -30,7 +30,6 @@ p5, p95), and a :class:`~hypotez.datasets.pricing.CostEstimate`.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -123,6 +122,18 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+def _issues(items: Iterable[Issue]) -> tuple[Issue, ...]:
+    return tuple(items)
+
+
+def _ints(items: Iterable[int]) -> tuple[int, ...]:
+    return tuple(items)
+
+
+def _strs(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class ValidationReport:
     """Everything validation found. ``ok`` is True when nothing blocks an upload."""
@@ -131,18 +142,18 @@ class ValidationReport:
     encoding: str | None
     n_examples: int
     max_tokens_per_example: int
-    errors: tuple[Issue, ...] = attrs.field(converter=tuple, factory=tuple)
-    warnings: tuple[Issue, ...] = attrs.field(converter=tuple, factory=tuple)
+    errors: tuple[Issue, ...] = attrs.field(converter=_issues, factory=tuple)
+    warnings: tuple[Issue, ...] = attrs.field(converter=_issues, factory=tuple)
     messages_per_example: Distribution = attrs.field(factory=Distribution)
     tokens_per_example: Distribution = attrs.field(factory=Distribution)
     assistant_tokens_per_example: Distribution = attrs.field(factory=Distribution)
     total_tokens: int = 0
     #: tokens of each example, in order (empty when tokens were not counted)
-    token_counts: tuple[int, ...] = attrs.field(converter=tuple, factory=tuple, repr=False)
+    token_counts: tuple[int, ...] = attrs.field(converter=_ints, factory=tuple, repr=False)
     n_missing_system: int = 0
     n_missing_user: int = 0
     cost: CostEstimate | None = None
-    sources: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    sources: tuple[str, ...] = attrs.field(converter=_strs, factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -259,6 +270,12 @@ def check_example(data: Any) -> list[tuple[str, str]]:
         ]
     has_assistant = False
     for n, message in enumerate(messages, 1):
+        # Fast path for the usual, valid message; anything else gets the detailed checks.
+        if type(message) is dict and len(message) == 2:
+            role, content = message.get("role"), message.get("content")
+            if role in KNOWN_ROLES and type(content) is str and content.strip():
+                has_assistant = has_assistant or role == "assistant"
+                continue
         if not isinstance(message, dict):
             problems.append(
                 ("message_data_type", f"message {n} is {_type(message)}, not an object")
@@ -353,14 +370,15 @@ def validate(
 
     n_messages: list[int] = []
     n_missing_system = n_missing_user = 0
-    seen: dict[str, Record] = {}
+    seen: dict[tuple[tuple[str, str], ...], Record] = {}
     for index, record in valid:
         messages = record.data["messages"]
         n_messages.append(len(messages))
         roles = {m["role"] for m in messages}
         n_missing_system += "system" not in roles
         n_missing_user += "user" not in roles
-        key = json.dumps(messages, ensure_ascii=False, sort_keys=True)
+        # A valid message holds exactly role and content, so this pair list is the identity.
+        key = tuple((m["role"], m["content"]) for m in messages)
         if key in seen:
             warnings.append(
                 Issue(

@@ -40,14 +40,26 @@ class Record:
         return TrainingExample.from_dict(self.data)
 
 
+def _records(items: Iterable[Record]) -> tuple[Record, ...]:
+    return tuple(items)
+
+
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
+def _pairs(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Dataset:
     """Records in a fixed order, the files they came from, and files that were skipped."""
 
-    records: tuple[Record, ...] = attrs.field(converter=tuple, factory=tuple)
-    sources: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    records: tuple[Record, ...] = attrs.field(converter=_records, factory=tuple)
+    sources: tuple[str, ...] = attrs.field(converter=_strings, factory=tuple)
     #: (path, reason) for files in a folder that were not read.
-    skipped: tuple[tuple[str, str], ...] = attrs.field(converter=tuple, factory=tuple)
+    skipped: tuple[tuple[str, str], ...] = attrs.field(converter=_pairs, factory=tuple)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -74,16 +74,18 @@ class TokenCounter:
 
     def count_messages(self, messages: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
         """(total tokens, assistant tokens) of one example's messages."""
+        encode = self._encode
         total = REPLY_PRIMER
         assistant = 0
         for message in messages:
             total += TOKENS_PER_MESSAGE
+            is_assistant = message.get("role") == "assistant"
             for key, value in message.items():
                 if isinstance(value, str):
-                    n = self.count(value)
+                    n = len(encode(value))
                     total += n
-                    if key == "name":
+                    if key == "content" and is_assistant:
+                        assistant += n  # counted once, used twice
+                    elif key == "name":
                         total += TOKENS_PER_NAME
-            if message.get("role") == "assistant" and isinstance(message.get("content"), str):
-                assistant += self.count(message["content"])
         return total, assistant

@@ -178,8 +178,8 @@ class Trainer(Backend):
 class Storage(Backend):
     """Where dialogues and records live.
 
-    Guarantees every implementation must give (the conformance suite in ``tests/storage``
-    checks them): appending costs O(1) in the dialogue's length; concurrent writers lose
+    Guarantees every implementation must give (:class:`hypotez.conformance.StorageConformance`
+    checks them, for any storage): appending costs O(1) in the dialogue's length; concurrent writers lose
     nothing and turns appended in one call stay together; a crash mid-write leaves the old
     or the new state; corrupt data is reported with its location and never overwritten; ids
     are checked with :func:`hypotez.models.validate_id` before they touch a path or key.

@@ -25,12 +25,9 @@ from _common import header  # noqa: E402
 
 N = 100_000
 MODEL = "gpt-4o-mini"
-WORDS_EN = (
-    ["the", "model", "answers", "every", "question", "about", "invoices", "refunds", "and", "delivery", "times", "clearly"]
-)
-WORDS_RU = (
-    ["модель", "отвечает", "на", "вопросы", "о", "счетах", "возвратах", "и", "сроках", "доставки", "понятно", "и", "вежливо"]
-)
+TEXT_EN = "the model answers every question about invoices refunds and delivery times clearly"
+TEXT_RU = "модель отвечает на вопросы о счетах возвратах и сроках доставки понятно и вежливо"
+WORDS_EN, WORDS_RU = TEXT_EN.split(), TEXT_RU.split()
 
 
 def make_examples(n: int) -> list[dict[str, Any]]:

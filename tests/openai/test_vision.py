@@ -97,7 +97,7 @@ def test_non_image_and_oversized_are_refused_before_any_request(
     with hypotez.Session(settings=settings, vision=backend) as s:
         with pytest.raises(hypotez.InputError, match="not a PNG, JPEG, WebP or GIF"):
             s.describe_image(text)
-        with pytest.raises(hypotez.InputError, match=r"over the \d+ MB limit"):
+        with pytest.raises(hypotez.InputError, match=r"over the \d+ MiB limit"):
             s.describe_image(huge)
         # Direct use of the backend checks too.
         with pytest.raises(hypotez.InputError, match="not a PNG"):

@@ -33,10 +33,9 @@ def child(big_jpeg: str) -> dict[str, float]:
     import numpy  # noqa: F401  (imported here so the baseline includes numpy and Pillow)
     import PIL.Image  # noqa: F401
     from hypotez_imagenet import sample_image_path
-    from hypotez_imagenet.backend import ImagenetVision, default_weights_path
-    from hypotez_imagenet.model import build_network, forward
+    from hypotez_imagenet.backend import ImagenetVision
+    from hypotez_imagenet.model import forward
     from hypotez_imagenet.preprocess import prepare
-    from hypotez_imagenet.weights import load_state_dict
     from threadpoolctl import ThreadpoolController
 
     out: dict[str, float] = {"rss_baseline_mb": _rss_mb()}
@@ -52,35 +51,34 @@ def child(big_jpeg: str) -> dict[str, float]:
     vision.describe(sample)
     out["first_describe_s"] = time.perf_counter() - start
 
-    def timed(func: object) -> float:
-        times = []
-        for _ in range(ROUNDS):
-            t = time.perf_counter()
-            func()  # type: ignore[operator]
-            times.append(time.perf_counter() - t)
-        return median(times) * 1000
-
     data = sample.read_bytes()
     x = prepare(data, "image/jpeg", "sample")[None]
-    # The network alone (no decoding), with BLAS capped at 1 thread (the backend's default) and
-    # with OpenBLAS's own default, alternating so that the machine's load hits both alike.
-    net = build_network(load_state_dict(default_weights_path()))
+    net = vision.network
     blas = ThreadpoolController()
 
-    def capped() -> None:
+    def capped() -> None:  # the network alone, BLAS capped at 1 thread as the backend does
         with blas.limit(limits=1, user_api="blas"):
             forward(net, x)
 
-    pair = interleaved({"one": capped, "default": lambda: forward(net, x)}, ROUNDS)
-    out["forward_ms"] = median(pair["one"]) * 1000
-    out["forward_default_threads_ms"] = median(pair["default"]) * 1000
+    # The variants alternate, round by round, so that the machine's load hits them alike.
+    # OpenBLAS's default threads keep spinning after a call, which would slow whatever runs
+    # next, so the uncapped network runs apart: in a block between two capped blocks (A-B-A).
+    times = interleaved(
+        {
+            "describe_sample_ms": lambda: vision.describe(sample),
+            "describe_12mp_ms": lambda: vision.describe(big_jpeg),
+            "preprocess_12mp_ms": lambda: prepare(
+                Path(big_jpeg).read_bytes(), "image/jpeg", "12mp"
+            ),
+            "forward_ms": capped,
+        },
+        ROUNDS,
+    )
+    times["forward_default_threads_ms"] = interleaved({"b": lambda: forward(net, x)}, ROUNDS)["b"]
+    times["forward_after_ms"] = interleaved({"a": capped}, ROUNDS)["a"]
+    out.update({name: median(t) * 1000 for name, t in times.items()})
     out["blas_default_threads"] = max(
         lib["num_threads"] for lib in blas.info() if lib["user_api"] == "blas"
-    )
-    out["describe_sample_ms"] = timed(lambda: vision.describe(sample))
-    out["describe_12mp_ms"] = timed(lambda: vision.describe(big_jpeg))
-    out["preprocess_12mp_ms"] = timed(
-        lambda: prepare(Path(big_jpeg).read_bytes(), "image/jpeg", "12mp")
     )
     out["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
@@ -119,7 +117,8 @@ def main() -> None:
     lines = [
         header("Vision: imagenet (EfficientNet-Lite0 in numpy)"),
         f"numpy {numpy.__version__}; load average {load:.1f} when measured (shared machine). "
-        f"Median of 3 fresh processes; per-image times are the median of {ROUNDS} warm calls.",
+        f"Median of 3 fresh processes; per-image times are the median of {ROUNDS} warm calls, "
+        "interleaved call by call except the uncapped-BLAS row (see the script).",
         "",
         "| what | result |",
         "| --- | --- |",
@@ -127,7 +126,8 @@ def main() -> None:
         f"| first `describe()` after load (sample photo) | {m['first_describe_s'] * 1000:.0f} ms |",
         f"| network alone, one 224x224 image, 1 BLAS thread (default) | {m['forward_ms']:.1f} ms |",
         f"| network alone, OpenBLAS default ({m['blas_default_threads']:.0f} threads, "
-        f"`threads = 0`) | {m['forward_default_threads_ms']:.1f} ms |",
+        f"`threads = 0`), measured after the row above | {m['forward_default_threads_ms']:.1f} ms |",
+        f"| network alone, 1 BLAS thread again, after the row above | {m['forward_after_ms']:.1f} ms |",
         f"| `describe()` sample photo, 451x300 JPEG 27 KB (warm) | {m['describe_sample_ms']:.1f} ms |",
         f"| `describe()` 4000x3000 JPEG {big_kb:.0f} KB (warm) | {m['describe_12mp_ms']:.1f} ms |",
         f"| of which decoding + resizing the 12 MP JPEG | {m['preprocess_12mp_ms']:.1f} ms |",

@@ -191,6 +191,13 @@ class ImagenetVision(VisionBackend):
         return limit
 
     @property
+    def network(self) -> Network:
+        """The loaded network (folded weights), for benchmarks and direct numpy use."""
+        self.load()
+        assert self._net is not None
+        return self._net
+
+    @property
     def labels(self) -> tuple[str, ...]:
         """The 1000 class names, index = class id."""
         self.load()

@@ -7,7 +7,8 @@ the resolution code takes a parts list in place of the installed packages for th
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,17 +113,28 @@ def test_a_verified_file_copied_in_without_sidecar_is_accepted_by_its_hash(tmp_p
     assert bundle.assemble([], target, sha) == (target, 0.0)
 
 
-def _assemble_in_child(args: tuple[str, str, str]) -> float:
-    folder, target, sha = args
-    return bundle.assemble(bundle.parts_from_folder(folder, 6), Path(target), sha)[1]
+_ASSEMBLE_IN_CHILD = """
+import sys
+from pathlib import Path
+from hypotez_llamacpp import bundle
+folder, target, sha = sys.argv[1:4]
+print(bundle.assemble(bundle.parts_from_folder(folder, 6), Path(target), sha)[1])
+"""
 
 
 def test_two_processes_assembling_at_once_build_it_once(tmp_path: Path) -> None:
     _parts, sha = _fake_parts(tmp_path / "parts", count=6, size=2_000_000)
     target = tmp_path / "cache" / "model.gguf"
-    args = (str(tmp_path / "parts"), str(target), sha)
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        seconds = pool.map(_assemble_in_child, [args, args])
+    args = [str(tmp_path / "parts"), str(target), sha]
+    # Plain subprocesses with a timeout: a deadlock fails the test instead of hanging the suite.
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ASSEMBLE_IN_CHILD, *args], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    seconds = [float(child.communicate(timeout=120)[0]) for child in children]
+    assert [child.returncode for child in children] == [0, 0]
     assert sorted(s > 0 for s in seconds) == [False, True]  # one built it, one waited and reused
     assert hashlib.sha256(target.read_bytes()).hexdigest() == sha
     assert _leftovers(target.parent) == []

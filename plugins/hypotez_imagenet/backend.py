@@ -184,11 +184,9 @@ class ImagenetVision(VisionBackend):
     def _limited_threads(self) -> contextlib.AbstractContextManager[Any]:
         if self._blas is None:
             return contextlib.nullcontext()
-        # A temporary, process-wide limit, restored when the forward pass ends.
-        limit: contextlib.AbstractContextManager[Any] = self._blas.limit(
-            limits=self.threads, user_api="blas"
-        )
-        return limit
+        from hypotez_imagenet.blas import capped
+
+        return capped(self._blas, self.threads)
 
     @property
     def network(self) -> Network:

@@ -235,3 +235,17 @@ def test_threads_without_threadpoolctl(
     default = ImagenetVision(hypotez.Settings.load(env={}, home=tmp_path))
     assert default.describe(sample_image_path()).labels
     assert default.threads == 0 and "threadpoolctl is not installed" in caplog.text
+
+
+def test_concurrent_describes_restore_the_callers_blas_threads(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    vision = ImagenetVision(hypotez.Settings.load(env={}, home=tmp_path))
+    vision.load()
+    with threadpool_limits(2, user_api="blas"):
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: vision.describe(sample_image_path()), range(8)))
+        assert _blas_threads() == 2
+    assert len({r.labels for r in results}) == 1  # and every thread got the same answer

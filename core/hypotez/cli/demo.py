@@ -28,9 +28,10 @@ def _step(title: str, failures: list[str], func: Callable[[], None]) -> None:
     click.secho(f"\n== {title}", bold=True)
     try:
         func()
-    except HypotezError as exc:
+    except (HypotezError, click.ClickException) as exc:
         failures.append(title)
-        click.secho(f"   failed: {exc}", fg="red", err=True)
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        click.secho(f"   failed: {message}", fg="red", err=True)
     except Exception:  # the demo reports every step; a bug shows its traceback
         failures.append(title)
         click.secho(

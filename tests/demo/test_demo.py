@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import hypotez
+import pytest
 from llamacpp.tiny_gguf import write_tiny_gguf  # needs gguf (test extra) and llama-cpp-python
 
 

@@ -20,6 +20,7 @@ def install_everything(session: nox.Session) -> None:
     session.install("--upgrade", "pip")
     session.install("-e", ".[all,test]", env=BUILD_ENV)
     session.install(TEST_PLUGIN)
+    session.install("--no-deps", "--require-hashes", "-r", "tests/requirements-servers.txt")
     session.run("npm", "ci", "--prefix", "tests", "--no-audit", "--no-fund", external=True)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from hypotez.cli.common import echo_json, sentiment_text, session
+from hypotez.cli.common import ask_and_print, echo_json, sentiment_text, session
 
 
 @click.command()
@@ -34,20 +34,14 @@ def ask(
     with session(
         chat=chat_name, sentiment=analyzer, model=model, system=system, dialogue_id=dialogue_id
     ) as s:
-        kwargs = {"temperature": temperature, "max_tokens": max_tokens}
-        if stream and not as_json:
-            reply = None
-            for chunk in s.stream(text, **kwargs):
-                if chunk.reply is not None:
-                    reply = chunk.reply
-                else:
-                    click.echo(chunk.delta, nl=False)
-            click.echo()
-        else:
-            reply = s.ask(text, **kwargs)
-            if not as_json:
-                click.echo(reply.text)
-        assert reply is not None
+        reply = ask_and_print(
+            s,
+            text,
+            stream=stream and not as_json,
+            echo=not as_json,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
         if as_json:
             echo_json(
                 {

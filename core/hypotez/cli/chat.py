@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from hypotez.cli.common import sentiment_text, session
+from hypotez.cli.common import ask_and_print, sentiment_text, session
 
 HELP = "Commands: /exit (or /quit, Ctrl-D) to leave, /new to start a new dialogue, /help."
 
@@ -64,18 +64,8 @@ def chat(
                 s.new_dialogue()
                 click.echo("Started a new dialogue.", err=True)
                 continue
-            if stream:
-                reply = None
-                for chunk in s.stream(text, **kwargs):
-                    if chunk.reply is not None:
-                        reply = chunk.reply
-                    else:
-                        click.echo(chunk.delta, nl=False)
-                click.echo()
-            else:
-                reply = s.ask(text, **kwargs)
-                click.echo(reply.text)
-            if reply is not None and reply.sentiment is not None:
+            reply = ask_and_print(s, text, stream=stream, **kwargs)
+            if reply.sentiment is not None:
                 click.echo(f"[sentiment: {sentiment_text(reply.sentiment)}]", err=True)
         if s.dialogue_id:
             click.echo(f"Dialogue saved as {s.dialogue_id}", err=True)

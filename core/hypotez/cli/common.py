@@ -16,6 +16,7 @@ import attrs
 import click
 
 if TYPE_CHECKING:
+    from hypotez.models import Reply
     from hypotez.session import Session
     from hypotez.settings import Settings
 
@@ -82,6 +83,27 @@ def run_guarded(func: Callable[[], Any]) -> int:
         sys.stderr.close()
         return 0
     return result if isinstance(result, int) else 0
+
+
+def ask_and_print(
+    s: Session, text: str, *, stream: bool, echo: bool = True, **kwargs: Any
+) -> Reply:
+    """Ask through the session, printing the reply (as it arrives when ``stream``)."""
+    if not stream:
+        reply = s.ask(text, **kwargs)
+        if echo:
+            click.echo(reply.text)
+        return reply
+    final = None
+    for chunk in s.stream(text, **kwargs):
+        if chunk.reply is not None:
+            final = chunk.reply
+        elif echo:
+            click.echo(chunk.delta, nl=False)
+    if echo:
+        click.echo()
+    assert final is not None  # Session.stream always ends with the whole reply
+    return final
 
 
 def echo_json(data: Any) -> None:

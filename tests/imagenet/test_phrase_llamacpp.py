@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import hypotez
-import pytest
+
+# The whole suite runs with every extra installed: a missing llama-cpp-python is an error, not a skip.
+import llama_cpp  # noqa: F401
 from hypotez_imagenet import sample_image_path
-
-pytest.importorskip("llama_cpp", reason="the 'local' extra (llama-cpp-python) is not installed")
-
 from llamacpp.tiny_gguf import write_tiny_gguf
 
 

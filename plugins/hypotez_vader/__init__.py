@@ -21,11 +21,9 @@ class VaderAnalyzer(SentimentAnalyzer):
         self._analyzer = SentimentIntensityAnalyzer()
 
     def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
-        out = []
-        for text in texts_of(texts):
-            scores = self._analyzer.polarity_scores(text)
-            out.append(Sentiment.from_score(scores["compound"], self.name, scores))
-        return out
+        # Locals instead of attribute look-ups: this loop is within a few % of raw VADER.
+        score, from_score, name = self._analyzer.polarity_scores, Sentiment.from_score, self.name
+        return [from_score(s["compound"], name, s) for s in map(score, texts_of(texts))]
 
 
 def _available(settings: Any) -> bool:

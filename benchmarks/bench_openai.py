@@ -76,6 +76,11 @@ def main() -> None:
                 settings=settings, chat="openai", sentiment=False, system=SYSTEM
             )
             mood = hypotez.Session(settings=settings, chat="openai", store=False, system=SYSTEM)
+            # The same file storage without the per-append flush ([plugins.files] fsync = false).
+            no_fsync = settings.evolve(arg_options={"files": {"fsync": False}})
+            quick = hypotez.Session(
+                settings=no_fsync, chat="openai", sentiment=False, system=SYSTEM
+            )
             backend = bare.chat_backend
             hm = [hypotez.Message("system", SYSTEM), hypotez.Message("user", MESSAGE)]
             options = hypotez.ChatOptions(model="gpt-4o-mini", timeout=settings.timeout)
@@ -91,6 +96,10 @@ def main() -> None:
                 stored.history.clear()
                 return stored.ask(MESSAGE)
 
+            def session_quick() -> object:
+                quick.history.clear()
+                return quick.ask(MESSAGE)
+
             def session_mood() -> object:
                 mood.history.clear()
                 return mood.ask(MESSAGE)
@@ -104,6 +113,7 @@ def main() -> None:
                 "backend": backend_call,
                 "bare": session_bare,
                 "stored": session_stored,
+                "quick": session_quick,
                 "mood": session_mood,
                 "full": session_full,
             }
@@ -111,7 +121,7 @@ def main() -> None:
             times = shuffled_rounds(funcs, ROUNDS)
             analyzer = full.analyzer.name
             turns = len(full.dialogue.turns)
-            for session in (bare, stored, mood, full):
+            for session in (bare, stored, quick, mood, full):
                 session.close()
             raw.close()
         finally:
@@ -123,6 +133,7 @@ def main() -> None:
         ("`OpenAIChat.chat` (the backend alone)", "backend"),
         ("`Session.ask`, sentiment off, storage off", "bare"),
         ("`Session.ask`, sentiment off, file storage on", "stored"),
+        ("`Session.ask`, sentiment off, file storage on with `fsync = false`", "quick"),
         (f"`Session.ask`, sentiment `{analyzer}` on, storage off", "mood"),
         (f"`Session.ask`, sentiment `{analyzer}` + file storage on", "full"),
     ]

@@ -117,8 +117,12 @@ def test_no_temporary_files_are_left_behind(store: FileStorage) -> None:
 def test_fsync_can_be_switched_off_in_settings(home: Path) -> None:
     import hypotez
 
-    settings = hypotez.Settings.load(env={"HYPOTEZ_FILES_FSYNC": "false", "HYPOTEZ_HOME": str(home)})
-    storage = hypotez.get_plugin_manager().registry.build("storage", "file", settings, home.as_uri())
+    settings = hypotez.Settings.load(
+        env={"HYPOTEZ_FILES_FSYNC": "false", "HYPOTEZ_HOME": str(home)}
+    )
+    storage = hypotez.get_plugin_manager().registry.build(
+        "storage", "file", settings, home.as_uri()
+    )
     assert storage.fsync is False
     storage.create_dialogue(DialogueInfo(id="d"))
     storage.append_turns("d", [Turn("user", "kept without fsync")])

@@ -168,12 +168,21 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]
                 f"HYPOTEZ_PLUGINS names {', '.join(sorted(unknown))}, which no installed package "
                 f"provides. Installed plugins: {', '.join(sorted(ep.name for ep in found)) or 'none'}."
             )
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # entry-point name -> the distribution that provides it
     for ep in found:
-        if ep.name in seen or ep.name in deny or (allow is not None and ep.name not in allow):
+        if ep.name in deny or (allow is not None and ep.name not in allow):
             continue
-        seen.add(ep.name)
         dist = ep.dist
+        origin = f"{ep.value} from {dist.name if dist else 'an unknown distribution'}"
+        if ep.name in seen:
+            # Loading the first and ignoring the second would let whichever package sorts first
+            # win in silence: the user must choose.
+            raise PluginError(
+                f"Two installed packages provide the hypotez plugin {ep.name!r}: "
+                f"{seen[ep.name]} and {origin}. Uninstall one, or skip both with "
+                f"HYPOTEZ_DISABLE_PLUGINS={ep.name}."
+            )
+        seen[ep.name] = origin
         try:
             plugin = ep.load()
         except Exception as exc:

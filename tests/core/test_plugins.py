@@ -195,3 +195,23 @@ def test_a_plugin_name_cannot_be_taken_twice() -> None:
 def test_unknown_capability() -> None:
     with pytest.raises(PluginError, match="Unknown capability"):
         make_plugin_manager(entry_points=False).registry.names("telepathy")
+
+
+def test_two_packages_providing_one_plugin_name_is_an_error_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.metadata.entry_points
+
+    def with_twin(**kwargs: Any) -> Any:
+        eps = list(real(**kwargs))
+        # Another package's entry point under the name of a default plugin.
+        eps.append(importlib.metadata.EntryPoint("vader", "hypotez_testplugin", "hypotez"))
+        return eps
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", with_twin)
+    with pytest.raises(PluginError) as info:
+        make_plugin_manager()
+    message = str(info.value)
+    assert "'vader'" in message and "hypotez_vader" in message and "hypotez_testplugin" in message
+    assert "HYPOTEZ_DISABLE_PLUGINS=vader" in message
+    assert "vader" not in make_plugin_manager(env={"HYPOTEZ_DISABLE_PLUGINS": "vader"}).infos

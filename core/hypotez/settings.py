@@ -107,13 +107,17 @@ class Settings:
         file_values, file_options = _read_toml(path) if path else ({}, {})
 
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}  # where each value came from, for error messages
         for key, env_name in ENV_NAMES.items():
             if overrides.get(key) is not None:
-                values[key] = overrides[key]
+                values[key], sources[key] = overrides[key], f"argument {key}"
             elif _none_if_empty(env.get(env_name)) is not None:
-                values[key] = env[env_name]
+                values[key], sources[key] = env[env_name], env_name
             elif key in file_values and key not in _SECRET:
-                values[key] = file_values[key]
+                values[key], sources[key] = file_values[key], f"{key} in {str(path)!r}"
+        for key, cast in _NUMBERS.items():
+            if key in values:
+                values[key] = _positive(values[key], cast, sources[key])
         home = Path(values.pop("home", None) or default_home()).expanduser()
         storage = values.pop("storage", None) or home.as_uri()
         return cls(
@@ -159,6 +163,29 @@ class Settings:
 
     def evolve(self, **changes: Any) -> Settings:
         return attrs.evolve(self, **changes)
+
+
+#: numeric core settings and their type; each must be > 0 (max_retries >= 0).
+_NUMBERS: dict[str, type] = {"timeout": float, "max_retries": int}
+
+
+def _positive(raw: Any, cast: type, source: str) -> Any:
+    """``raw`` as a number, or a ConfigError naming where it came from (not a bare ValueError)."""
+    try:
+        if isinstance(raw, bool) or (cast is int and isinstance(raw, float)):
+            raise ValueError
+        value = cast(raw)
+        if value != value or value in (float("inf"),):  # NaN, infinity
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source} = {raw!r} is not a valid {'whole number' if cast is int else 'number'}."
+        ) from None
+    if value < 0 or (cast is float and value == 0):
+        raise ConfigError(
+            f"{source} = {raw!r} must be {'at least 0' if cast is int else 'greater than 0'}."
+        )
+    return value
 
 
 def _find_config(explicit: Any, env: Mapping[str, str], home: Any) -> Path | None:

@@ -91,3 +91,43 @@ def test_unknown_keys_and_broken_toml_are_reported_with_the_path(tmp_path: Path)
         Settings.load(env={"HYPOTEZ_CONFIG": str(tmp_path / "nope.toml")})
     with pytest.raises(ConfigError, match="Unknown setting"):
         Settings.load(env={}, colour="blue")
+
+
+@pytest.mark.parametrize(
+    ("env", "where"),
+    [
+        ({"HYPOTEZ_TIMEOUT": "abc"}, "HYPOTEZ_TIMEOUT"),
+        ({"HYPOTEZ_TIMEOUT": "0"}, "HYPOTEZ_TIMEOUT"),
+        ({"HYPOTEZ_TIMEOUT": "nan"}, "HYPOTEZ_TIMEOUT"),
+        ({"HYPOTEZ_MAX_RETRIES": "2.5"}, "HYPOTEZ_MAX_RETRIES"),
+        ({"HYPOTEZ_MAX_RETRIES": "-1"}, "HYPOTEZ_MAX_RETRIES"),
+    ],
+)
+def test_bad_numbers_from_the_environment_name_the_variable(
+    tmp_path: Path, env: dict[str, str], where: str
+) -> None:
+    with pytest.raises(ConfigError, match=where):
+        Settings.load(env=env, home=tmp_path)
+
+
+def test_bad_numbers_from_the_file_or_arguments_name_their_source(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    cfg = write(tmp_path / "etc" / "hypotez.toml", 'timeout = "soon"\n')
+    with pytest.raises(ConfigError, match=r"timeout in .*hypotez\.toml.*'soon'"):
+        Settings.load(config_file=cfg, env={}, home=tmp_path)
+    with pytest.raises(ConfigError, match="argument max_retries"):
+        Settings.load(env={}, home=tmp_path, max_retries="many")
+    ok = Settings.load(env={"HYPOTEZ_TIMEOUT": "2.5", "HYPOTEZ_MAX_RETRIES": "0"}, home=tmp_path)
+    assert (ok.timeout, ok.max_retries) == (2.5, 0)
+
+
+def test_a_bad_number_is_a_one_line_error_in_the_cli_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hypotez.cli import main
+
+    monkeypatch.setenv("HYPOTEZ_TIMEOUT", "abc")
+    with pytest.raises(SystemExit) as info:
+        main(["ask", "--chat", "echo", "hello"])
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "HYPOTEZ_TIMEOUT = 'abc'" in err and "Traceback" not in err

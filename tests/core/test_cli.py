@@ -73,6 +73,15 @@ def test_sentiment_from_arguments_file_and_stdin(home: Path, tmp_path: Path) -> 
     assert from_stdin.stdout.startswith("positive")
 
 
+def test_sentiment_file_that_is_not_utf8_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("café\n".encode("latin-1"))
+    result = hypotez_cli("sentiment", "-a", "keywords", "-f", str(latin1))
+    assert result.returncode == 2, result.stderr
+    assert "latin1.txt" in result.stderr and "UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_sentiment_shows_progress_on_long_input(home: Path, tmp_path: Path) -> None:
     texts = tmp_path / "many.txt"
     texts.write_text("good\n" * 500)

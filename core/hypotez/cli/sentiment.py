@@ -36,7 +36,14 @@ def sentiment(
     """Print the sentiment of each TEXT (or each line of --file)."""
     lines = list(texts)
     if file is not None:
-        lines.extend(line.rstrip("\r\n") for line in file)
+        try:
+            lines.extend(line.rstrip("\r\n") for line in file)
+        except UnicodeDecodeError as exc:  # a latin-1 or UTF-16 file
+            raise click.BadParameter(
+                f"{file.name!r} is not UTF-8 text ({exc.reason}). "
+                "Convert it first, e.g. iconv -f latin1 -t utf-8.",
+                param_hint="'--file'",
+            ) from None
     lines = [line for line in lines if line.strip()]
     if not lines:
         raise click.UsageError("Give texts as arguments or with --file (one per line).")

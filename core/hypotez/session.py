@@ -369,6 +369,16 @@ class Session(_Base):
 class AsyncSession(_Base):
     """The asynchronous twin of :class:`Session`; backends' async methods are used throughout."""
 
+    _alock: Any = None
+
+    def _store_lock(self) -> Any:
+        """One asyncio lock per session, made on first use (asyncio is imported only then)."""
+        if self._alock is None:
+            import asyncio
+
+            self._alock = asyncio.Lock()
+        return self._alock
+
     async def ask(
         self,
         message: str,
@@ -423,11 +433,14 @@ class AsyncSession(_Base):
         )
         reply, turns = self._turns(message, reply, sentiments)
         if self.store:
-            if self.dialogue_id is None:
-                info = self._info_for_new()
-                await self.storage.acreate_dialogue(info)
-                self.dialogue_id = info.id
-            await self.storage.aappend_turns(self.dialogue_id, turns)
+            # Without this lock, asks run together with gather() would each see no dialogue yet
+            # and create one apiece, scattering one conversation over several dialogues.
+            async with self._store_lock():
+                if self.dialogue_id is None:
+                    info = self._info_for_new()
+                    await self.storage.acreate_dialogue(info)
+                    self.dialogue_id = info.id
+                await self.storage.aappend_turns(self.dialogue_id, turns)
         elif self.dialogue_id is None:
             self.dialogue_id = new_dialogue_id()
         self._remember(turns, reply)

@@ -116,6 +116,21 @@ async def test_async_session_mirrors_the_sync_one(home: Path) -> None:
     assert len(dialogue.turns) == 6
 
 
+async def test_concurrent_async_asks_share_one_dialogue(home: Path) -> None:
+    import asyncio
+
+    async with AsyncSession(chat="echo") as s:
+        await asyncio.gather(*(s.ask(f"q{i}") for i in range(4)))
+        assert len(await s.storage.alist_dialogues()) == 1
+        stored = await s.storage.aload_dialogue(s.dialogue_id)
+    assert sorted(t.content for t in stored.turns if t.role == "user") == [
+        "q0",
+        "q1",
+        "q2",
+        "q3",
+    ]
+
+
 def test_list_models(home: Path) -> None:
     with Session(chat="echo") as s:
         assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]

@@ -356,8 +356,15 @@ class Session(_Base):
         return self.chat_backend.list_models()
 
     def close(self) -> None:
+        """Close every backend this session built, even if one of them fails to close."""
+        errors: list[BaseException] = []
         for backend in reversed(self._close_owned()):
-            backend.close()
+            try:
+                backend.close()
+            except Exception as exc:  # close the rest, then report the first failure
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> Session:
         return self
@@ -472,8 +479,15 @@ class AsyncSession(_Base):
         return await self.chat_backend.alist_models()
 
     async def aclose(self) -> None:
+        """Close every backend this session built, even if one of them fails to close."""
+        errors: list[BaseException] = []
         for backend in reversed(self._close_owned()):
-            await backend.aclose()
+            try:
+                await backend.aclose()
+            except Exception as exc:  # close the rest, then report the first failure
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     async def __aenter__(self) -> AsyncSession:
         return self

@@ -131,6 +131,44 @@ async def test_concurrent_async_asks_share_one_dialogue(home: Path) -> None:
     ]
 
 
+class _Closing:
+    """A backend that records its close() and may fail in it."""
+
+    def __init__(self, name: str, log: list[str], fail: bool = False) -> None:
+        self.name, self.log, self.fail = name, log, fail
+
+    def close(self) -> None:
+        self.log.append(self.name)
+        if self.fail:
+            raise hypotez.StorageError(f"{self.name} failed to close")
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+def _session_owning(cls: type, log: list[str]) -> object:
+    s = cls(chat="echo")
+    # Stand-ins for backends the session built (a storage that fails to close, then two more).
+    s._owned = [_Closing("a", log), _Closing("b", log, fail=True), _Closing("c", log)]
+    return s
+
+
+def test_close_closes_every_backend_even_when_one_fails(home: Path) -> None:
+    log: list[str] = []
+    s = _session_owning(Session, log)
+    with pytest.raises(hypotez.StorageError, match="b failed"):
+        s.close()
+    assert log == ["c", "b", "a"]
+
+
+async def test_aclose_closes_every_backend_even_when_one_fails(home: Path) -> None:
+    log: list[str] = []
+    s = _session_owning(AsyncSession, log)
+    with pytest.raises(hypotez.StorageError, match="b failed"):
+        await s.aclose()
+    assert log == ["c", "b", "a"]
+
+
 def test_list_models(home: Path) -> None:
     with Session(chat="echo") as s:
         assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]

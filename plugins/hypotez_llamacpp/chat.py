@@ -39,20 +39,35 @@ from hypotez_llamacpp import model as models
 from hypotez_llamacpp.bundle import Part, parts_from_folder
 from hypotez_llamacpp.config import LlamaCppConfig
 
-#: Sampling options a request may pass in ``ChatOptions.extra`` (llama-cpp-python's names).
-EXTRA_OPTIONS = frozenset(
-    {
-        "top_p",
-        "top_k",
-        "min_p",
-        "typical_p",
-        "repeat_penalty",
-        "presence_penalty",
-        "frequency_penalty",
-        "seed",
-        "stop",
-    }
-)
+#: Sampling options a request may pass in ``ChatOptions.extra`` (llama-cpp-python's names),
+#: with the kind of value each takes. They are checked here because llama-cpp-python hands them
+#: to C through ctypes, and a wrong type comes back as a bare TypeError or ctypes.ArgumentError.
+_NUMBER = "a number"
+_WHOLE = "a whole number"
+_STOP = "a string or a list of strings"
+EXTRA_OPTIONS: Mapping[str, str] = {
+    "top_p": _NUMBER,
+    "top_k": _WHOLE,
+    "min_p": _NUMBER,
+    "typical_p": _NUMBER,
+    "repeat_penalty": _NUMBER,
+    "presence_penalty": _NUMBER,
+    "frequency_penalty": _NUMBER,
+    "seed": _WHOLE,
+    "stop": _STOP,
+}
+
+
+def _valid_extra(kind: str, value: Any) -> bool:
+    if kind == _STOP:
+        return isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+    if isinstance(value, bool):  # True is an int to Python, never a sampling value
+        return False
+    if kind == _WHOLE:
+        return isinstance(value, int)
+    return isinstance(value, int | float) and value == value  # refuses NaN
 
 
 class _ModelLock:
@@ -272,6 +287,7 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
     if config.seed is not None:
         kwargs["seed"] = config.seed
     if config.chat_format:
+        _check_chat_format(config.chat_format)
         kwargs["chat_format"] = config.chat_format
     started = time.perf_counter()
     try:
@@ -300,6 +316,22 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
         # render_prompt() and the context check see exactly what generation uses.
         llm.chat_handler = formatter.to_chat_handler()
     return _Loaded(local, llm, formatter, llm.n_ctx(), n_ctx_train, seconds)
+
+
+def _check_chat_format(name: str) -> None:
+    """Refuse an unknown chat_format before loading, not as a raw llama-cpp-python exception
+    on the first request."""
+    from llama_cpp import llama_chat_format
+
+    try:
+        llama_chat_format.get_chat_completion_handler(name)
+    except Exception as exc:  # LlamaChatCompletionHandlerNotFoundException (not a ValueError)
+        # Its message lists the valid names.
+        raise ConfigError(
+            f"The llamacpp chat_format {name!r} is not one llama-cpp-python knows ({exc}). Fix "
+            "it, or unset it (HYPOTEZ_LLAMACPP_CHAT_FORMAT, [plugins.llamacpp] chat_format) to "
+            "use the chat template inside the GGUF file."
+        ) from exc
 
 
 def _token_text(llm: Any, token: int) -> str:
@@ -351,17 +383,26 @@ def _request(
 ) -> tuple[dict[str, Any], int | None]:
     """Keyword arguments for create_chat_completion, and the prompt's length in tokens."""
     max_tokens = options.max_tokens if options.max_tokens is not None else config.max_tokens
-    if not isinstance(max_tokens, int) or max_tokens < 1:
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InputError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}.")
     temperature = options.temperature if options.temperature is not None else config.temperature
-    if not isinstance(temperature, int | float) or not temperature >= 0:
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not temperature >= 0
+    ):
         raise InputError(f"temperature must be a number >= 0, not {temperature!r}.")
-    unknown = set(options.extra) - EXTRA_OPTIONS
+    unknown = set(options.extra) - set(EXTRA_OPTIONS)
     if unknown:
         raise InputError(
             f"The llamacpp backend does not know the option(s) {', '.join(sorted(unknown))}; "
             f"it accepts {', '.join(sorted(EXTRA_OPTIONS))}."
         )
+    for key, value in options.extra.items():
+        if not _valid_extra(EXTRA_OPTIONS[key], value):
+            raise InputError(
+                f"The llamacpp option {key} must be {EXTRA_OPTIONS[key]}, not {value!r}."
+            )
     prompt_tokens = _prompt_tokens(loaded, messages)
     if prompt_tokens is not None and prompt_tokens >= loaded.n_ctx:
         raise _context_error(loaded, prompt_tokens)

@@ -223,6 +223,12 @@ def test_context_window_is_configurable(make_backend: Any) -> None:
         (ChatOptions(max_tokens=0), "max_tokens must be"),
         (ChatOptions(max_tokens=5, temperature=-1), "temperature must be"),
         (ChatOptions(max_tokens=5, extra={"top_q": 1}), "does not know the option"),
+        (ChatOptions(max_tokens=True), "max_tokens must be"),
+        (ChatOptions(max_tokens=5, extra={"stop": 5}), "stop must be a string or a list"),
+        (ChatOptions(max_tokens=5, extra={"stop": ["a", 1]}), "stop must be"),
+        (ChatOptions(max_tokens=5, extra={"top_k": "40"}), "top_k must be a whole number"),
+        (ChatOptions(max_tokens=5, extra={"top_p": float("nan")}), "top_p must be a number"),
+        (ChatOptions(max_tokens=5, extra={"seed": 1.5}), "seed must be a whole number"),
     ],
 )
 def test_bad_request_options_are_input_errors(
@@ -230,6 +236,17 @@ def test_bad_request_options_are_input_errors(
 ) -> None:
     with pytest.raises(hypotez.InputError, match=match):
         backend.chat(HISTORY, options)
+
+
+def test_an_unknown_chat_format_is_a_config_error_naming_it(make_backend: Any) -> None:
+    backend = make_backend(chat_format="no-such-format")
+    with pytest.raises(hypotez.ConfigError, match=r"chat_format 'no-such-format'.*chatml"):
+        backend.chat(HISTORY, GREEDY)
+
+
+def test_a_known_chat_format_replaces_the_gguf_template(make_backend: Any) -> None:
+    reply = make_backend(chat_format="chatml").chat(HISTORY, GREEDY)
+    assert reply.usage.completion_tokens >= 1
 
 
 def test_sampling_extras_are_passed_through(backend: Any) -> None:

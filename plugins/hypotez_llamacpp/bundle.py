@@ -168,7 +168,12 @@ def is_verified(target: Path, sha256: str) -> bool:
     # No sidecar (a copied file) or a changed file: trust only the hash.
     if sha256_of(target) != sha256:
         return False
-    _write_sidecar(target, sha256)
+    try:
+        _write_sidecar(target, sha256)
+    except OSError as exc:  # a read-only shared cache: the file is good, only slower next time
+        log.warning(
+            "Could not record that %s is verified (%s); it is hashed again next time.", target, exc
+        )
     return True
 
 
@@ -179,8 +184,15 @@ def _write_sidecar(target: Path, sha256: str) -> None:
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """Serialise assembly between processes; without fcntl (Windows) rely on unique temp files."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot assemble the bundled chat model in the cache folder {lock_path.parent}: "
+            f"{exc}. Point HYPOTEZ_LLAMACPP_CACHE_DIR (or [plugins.llamacpp] cache_dir) to a "
+            "writable folder with about 1.1 GB free."
+        ) from exc
     try:
         with contextlib.ExitStack() as stack:
             if importlib.util.find_spec("fcntl") is not None:

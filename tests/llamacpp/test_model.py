@@ -113,6 +113,27 @@ def test_a_verified_file_copied_in_without_sidecar_is_accepted_by_its_hash(tmp_p
     assert bundle.assemble([], target, sha) == (target, 0.0)
 
 
+def test_a_verified_file_in_a_cache_where_no_sidecar_can_be_written_still_loads(
+    tmp_path: Path,
+) -> None:
+    # A shared read-only cache; as root permissions do not stop writes, a folder in the
+    # sidecar's place makes its write fail the same way.
+    parts, sha = _fake_parts(tmp_path / "parts")
+    target = tmp_path / "cache" / "model.gguf"
+    target.parent.mkdir()
+    target.write_bytes(b"".join(p.path.read_bytes() for p in parts))  # type: ignore[union-attr]
+    (target.parent / "model.gguf.verified.json").mkdir()
+    assert bundle.assemble([], target, sha) == (target, 0.0)
+
+
+def test_a_cache_dir_that_cannot_be_created_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    parts, sha = _fake_parts(tmp_path / "parts")
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / "a-file" / "models" / "model.gguf"
+    with pytest.raises(hypotez.ConfigError, match=r"a-file/models.*HYPOTEZ_LLAMACPP_CACHE_DIR"):
+        bundle.assemble(parts, target, sha)
+
+
 _ASSEMBLE_IN_CHILD = """
 import sys
 from pathlib import Path

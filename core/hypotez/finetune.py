@@ -12,6 +12,7 @@ per job id, so two processes saving different jobs at once lose nothing).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 import attrs
 from hypotez.datasets import Dataset, concat, from_dialogues, from_items, load, sha256, to_jsonl
 from hypotez.errors import BackendTimeoutError, InputError, TrainingDataError
-from hypotez.files import atomic_write_text
+from hypotez.files import atomic_write_text, locked
 from hypotez.models import JobRecord, TrainingExample, validate_id
 from hypotez.protocols import Storage, Trainer
 from hypotez.validation import ValidationReport, validate
@@ -327,10 +328,22 @@ def save_job_id(
 
 
 def export_jobs(storage: Storage, path: str | Path) -> Path:
-    """Write every job record to ``path`` as a JSON list, atomically (``job_id`` as in the seed)."""
+    """Write every job record to ``path`` as a JSON list, atomically (``job_id`` as in the seed).
+
+    Writers of the same file take turns (an advisory lock on ``<path>.lock``), so the file a
+    concurrent save leaves behind lists every job saved before it.
+    """
     target = Path(path)
     if target.suffix.lower() != ".json":
         raise InputError(f"Job ids are exported as JSON: {str(target)!r} should end in .json.")
-    rows = [{"job_id": job.id, **job.to_dict()} for job in storage.list_jobs()]
-    atomic_write_text(target, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Listing and writing must be one step: without the lock a process that listed before
+    # another saved could rename its stale snapshot last and drop the other's job from the file.
+    fd = os.open(target.with_name(target.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        with locked(fd):
+            rows = [{"job_id": job.id, **job.to_dict()} for job in storage.list_jobs()]
+            atomic_write_text(target, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    finally:
+        os.close(fd)
     return target

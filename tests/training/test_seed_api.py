@@ -167,3 +167,31 @@ def test_two_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     ids = {j.id for j in FileStorage(tmp_path / "data").list_jobs()}
     assert ids == {f"ftjob-{t}-{i}" for t in "ab" for i in range(40)}
+
+
+def test_a_concurrent_save_never_leaves_a_stale_job_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B saves and exports while A is between listing the jobs and writing the file: the
+    file left behind must still list both jobs (A must not rename a stale snapshot last)."""
+    import threading
+
+    store = FileStorage(tmp_path / "data")
+    real_write = finetune.atomic_write_text
+    other = threading.Thread(
+        target=finetune.save_job_id,
+        args=(store, "ftjob-b", "B", "j.json"),
+        kwargs={"export_dir": tmp_path},
+    )
+
+    def write_after_the_other_save(path: Path, text: str) -> None:
+        if not other.is_alive() and other.ident is None:
+            other.start()
+            other.join(timeout=0.5)  # with the lock held, B waits for us: do not deadlock
+        real_write(path, text)
+
+    monkeypatch.setattr(finetune, "atomic_write_text", write_after_the_other_save)
+    finetune.save_job_id(store, "ftjob-a", "A", "j.json", export_dir=tmp_path)
+    other.join(timeout=10)
+    rows = json.loads((tmp_path / "j.json").read_text(encoding="utf-8"))
+    assert sorted(r["job_id"] for r in rows) == ["ftjob-a", "ftjob-b"]

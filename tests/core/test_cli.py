@@ -174,3 +174,38 @@ def test_disabled_plugins_disappear_from_the_cli(home: Path) -> None:
         "ask", "--chat", "echo", "hi", env={"HYPOTEZ_DISABLE_PLUGINS": "testplugin"}
     )
     assert result.returncode == 1 and "No chat backend named 'echo'" in result.stderr
+
+
+def test_a_question_with_no_stdin_fails_saying_how_to_answer_it(home: Path) -> None:
+    created = hypotez_cli("ask", "--chat", "echo", "hi")
+    dialogue_id = created.stderr.rsplit("dialogue: ", 1)[1].strip(" ]\n")
+    result = hypotez_cli("dialogues", "delete", dialogue_id, input="")
+    assert result.returncode == 1 and "--yes" in result.stderr
+    assert (home / "dialogues" / f"{dialogue_id}.jsonl").is_file()  # not deleted
+
+
+def test_ctrl_c_exits_130_without_a_traceback(home: Path) -> None:
+    import signal
+
+    created = hypotez_cli("ask", "--chat", "echo", "hi")
+    dialogue_id = created.stderr.rsplit("dialogue: ", 1)[1].strip(" ]\n")
+    exe = shutil.which("hypotez") or str(Path(sys.executable).with_name("hypotez"))
+    proc = subprocess.Popen(
+        [exe, "dialogues", "delete", dialogue_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        while b"for good?" not in seen:  # the prompt is up: hypotez waits for the answer
+            byte = proc.stdout.read(1)
+            assert byte, "hypotez exited before asking"
+            seen += byte
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and b"Traceback" not in err
+    assert (home / "dialogues" / f"{dialogue_id}.jsonl").is_file()

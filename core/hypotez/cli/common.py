@@ -1,8 +1,8 @@
 """What every CLI command shares: global options, building a session, turning errors into
 messages and exit codes.
 
-Exit codes: 0 success, 1 a runtime failure (backend, storage, plugin), 2 bad input or usage,
-130 interrupted.
+Exit codes: 0 success, 1 a runtime failure (backend, storage, plugin, or a prompt that met the
+end of standard input), 2 bad input or usage, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -67,7 +67,14 @@ def run_guarded(func: Callable[[], Any]) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__context__, EOFError):  # a prompt met the end of standard input
+            click.echo(
+                "Aborted: a question needed an answer and standard input had none. "
+                "In a script, pass the answer as an option (see --help, e.g. --yes).",
+                err=True,
+            )
+            return 1
         click.echo("Aborted.", err=True)
         return 130
     except KeyboardInterrupt:

@@ -209,3 +209,12 @@ def test_ctrl_c_exits_130_without_a_traceback(home: Path) -> None:
         proc.kill()
     assert proc.returncode == 130 and b"Traceback" not in err
     assert (home / "dialogues" / f"{dialogue_id}.jsonl").is_file()
+
+
+def test_export_to_a_missing_folder_is_refused_not_created(home: Path, tmp_path: Path) -> None:
+    created = hypotez_cli("ask", "--chat", "echo", "hi")
+    dialogue_id = created.stderr.rsplit("dialogue: ", 1)[1].strip(" ]\n")
+    target = tmp_path / "typo" / "d.md"
+    result = hypotez_cli("dialogues", "export", dialogue_id, "-o", str(target))
+    assert result.returncode == 2 and "typo" in result.stderr and "does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()

@@ -73,6 +73,14 @@ def export(dialogue_id: str, fmt: str, output: str | None) -> None:
     from hypotez.export import export_dialogue
     from hypotez.files import atomic_write_text
 
+    if output:
+        from pathlib import Path
+
+        folder = Path(output).expanduser().absolute().parent
+        if not folder.is_dir():  # a typo must not grow a tree of new folders
+            raise click.BadParameter(
+                f"folder {str(folder)!r} does not exist; create it first.", param_hint="'--output'"
+            )
     text = export_dialogue(_storage().load_dialogue(dialogue_id), fmt)
     if output:
         atomic_write_text(output, text)

@@ -201,6 +201,17 @@ class _Base:
     def list_assistants(self) -> list[Assistant]:
         return self.storage.list_assistants()
 
+    def _ready(self, analyzer: str | None) -> None:
+        """Build the analyzer and the storage before the chat call, not after it.
+
+        An unknown analyzer name, a missing extra or a bad storage URL then fails before a paid
+        (or slow) reply is fetched, instead of losing that reply.
+        """
+        if self.sentiment_enabled or analyzer:
+            self.get_analyzer(analyzer)
+        if self.store:
+            self._backend("storage")
+
     def _prepare(
         self,
         message: str,
@@ -279,6 +290,7 @@ class Session(_Base):
         messages, options = self._prepare(
             message, system, model, temperature, max_tokens, json_schema, extra
         )
+        self._ready(analyzer)
         reply = self.chat_backend.chat(messages, options)
         return self._complete(message, reply, analyzer)
 
@@ -298,6 +310,7 @@ class Session(_Base):
         messages, options = self._prepare(
             message, system, model, temperature, max_tokens, json_schema, extra
         )
+        self._ready(analyzer)
         final: Reply | None = None
         for chunk in self.chat_backend.stream(messages, options):
             # The backend's last chunk carries the whole reply, and may carry a last delta too.
@@ -401,6 +414,7 @@ class AsyncSession(_Base):
         messages, options = self._prepare(
             message, system, model, temperature, max_tokens, json_schema, extra
         )
+        self._ready(analyzer)
         reply = await self.chat_backend.achat(messages, options)
         return await self._complete(message, reply, analyzer)
 
@@ -419,6 +433,7 @@ class AsyncSession(_Base):
         messages, options = self._prepare(
             message, system, model, temperature, max_tokens, json_schema, extra
         )
+        self._ready(analyzer)
         final: Reply | None = None
         async for chunk in self.chat_backend.astream(messages, options):
             # The backend's last chunk carries the whole reply, and may carry a last delta too.

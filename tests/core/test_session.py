@@ -169,6 +169,49 @@ async def test_aclose_closes_every_backend_even_when_one_fails(home: Path) -> No
     assert log == ["c", "b", "a"]
 
 
+class _Paid(hypotez.ChatBackend):
+    """A chat backend that counts its (paid) calls."""
+
+    name = "paid"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def chat(self, messages: object, options: object) -> hypotez.Reply:
+        self.calls += 1
+        return hypotez.Reply(text="an expensive answer", model="m")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"sentiment": "no-such-analyzer"}, PluginError),
+        ({"storage": "ftp://nowhere/x"}, ConfigError),
+    ],
+)
+def test_a_bad_analyzer_or_storage_fails_before_the_chat_call(
+    home: Path, kwargs: dict, error: type
+) -> None:
+    paid = _Paid()
+    with Session(chat=paid, **kwargs) as s, pytest.raises(error):
+        s.ask("hello")
+    with Session(chat=paid, **kwargs) as s, pytest.raises(error):
+        list(s.stream("hello"))
+    with Session(chat=paid) as s, pytest.raises(PluginError):
+        s.ask("hello", analyzer="no-such-analyzer")
+    assert paid.calls == 0
+
+
+async def test_async_a_bad_analyzer_fails_before_the_chat_call(home: Path) -> None:
+    paid = _Paid()
+    async with AsyncSession(chat=paid) as s:
+        with pytest.raises(PluginError):
+            await s.ask("hello", analyzer="no-such-analyzer")
+        with pytest.raises(PluginError):
+            [c async for c in s.stream("hello", analyzer="no-such-analyzer")]
+    assert paid.calls == 0
+
+
 def test_list_models(home: Path) -> None:
     with Session(chat="echo") as s:
         assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]

@@ -71,7 +71,9 @@ def _none_if_empty(value: Any) -> Any:
 class Settings:
     """Everything a backend factory may need. Build with :meth:`Settings.load`."""
 
-    home: Path = attrs.field(converter=lambda p: Path(p).expanduser())
+    # Absolute, so a relative HYPOTEZ_HOME or --home means "below the working directory now",
+    # and the default storage URL (which must be absolute) can be made from it.
+    home: Path = attrs.field(converter=lambda p: Path(p).expanduser().absolute())
     storage: str
     chat: str | None = None
     sentiment: str | None = None
@@ -118,7 +120,7 @@ class Settings:
         for key, cast in _NUMBERS.items():
             if key in values:
                 values[key] = _positive(values[key], cast, sources[key])
-        home = Path(values.pop("home", None) or default_home()).expanduser()
+        home = Path(values.pop("home", None) or default_home()).expanduser().absolute()
         storage = values.pop("storage", None) or home.as_uri()
         return cls(
             home=home,

@@ -131,3 +131,13 @@ def test_a_bad_number_is_a_one_line_error_in_the_cli_not_a_traceback(
         main(["ask", "--chat", "echo", "hello"])
     err = capsys.readouterr().err
     assert info.value.code == 1 and "HYPOTEZ_TIMEOUT = 'abc'" in err and "Traceback" not in err
+
+
+def test_a_relative_home_is_taken_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.load(env={"HYPOTEZ_HOME": "data"})
+    assert s.home == tmp_path / "data"
+    assert s.storage == (tmp_path / "data").as_uri()
+    assert Settings.load(env={}, home="other").storage == (tmp_path / "other").as_uri()

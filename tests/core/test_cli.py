@@ -218,3 +218,25 @@ def test_export_to_a_missing_folder_is_refused_not_created(home: Path, tmp_path:
     result = hypotez_cli("dialogues", "export", dialogue_id, "-o", str(target))
     assert result.returncode == 2 and "typo" in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("command", ["ask", "sentiment", "dialogues", "plugins", "demo"])
+def test_every_core_command_and_option_explains_itself(command: str) -> None:
+    import click
+    from hypotez.cli import build_cli
+
+    def undocumented(cmd: click.Command, path: str) -> list[str]:
+        found = [] if cmd.help else [path]
+        found += [
+            f"{path} {p.opts[0]}"
+            for p in cmd.params
+            if isinstance(p, click.Option) and not p.help and p.name != "help"
+        ]
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                found += undocumented(sub, f"{path} {name}")
+        return found
+
+    assert undocumented(build_cli().commands[command], command) == []
+    result = hypotez_cli(command, "--help")
+    assert result.returncode == 0 and result.stdout.startswith(f"Usage: hypotez {command}")

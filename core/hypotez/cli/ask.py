@@ -13,8 +13,8 @@ from hypotez.cli.common import ask_and_print, echo_json, sentiment_text, session
 @click.option("--system", help="System instruction.")
 @click.option("--dialogue", "dialogue_id", help="Continue this stored dialogue.")
 @click.option("--analyzer", help="Sentiment analyzer for this call [env: HYPOTEZ_SENTIMENT].")
-@click.option("--temperature", type=float)
-@click.option("--max-tokens", type=click.IntRange(min=1))
+@click.option("--temperature", type=float, help="Sampling temperature (backend default if unset).")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Cap on the reply length in tokens.")
 @click.option("--stream/--no-stream", default=False, help="Print the reply as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
 def ask(

@@ -25,7 +25,7 @@ def dialogues() -> None:
 
 
 @dialogues.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the dialogues' headers as JSON.")
 def list_(as_json: bool) -> None:
     """List stored dialogues, oldest first."""
     infos = _storage().list_dialogues()

@@ -7,7 +7,7 @@ from hypotez.cli.common import echo_json
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print plugins and registrations as JSON.")
 def plugins(as_json: bool) -> None:
     """List plugins, their version, and the backends each registers."""
     from hypotez.plugins import CAPABILITIES, get_plugin_manager

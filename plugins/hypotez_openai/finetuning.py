@@ -56,6 +56,13 @@ class OpenAITrainer(Trainer):
             )
         if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
             said = scrub(str(getattr(exc, "message", exc)), self.config.api_key)[:300]
+            if job_id:
+                # status/events/cancel of an existing job: the options are not the problem.
+                return InputError(
+                    f"The server at {where} refused the request for fine-tuning job {job_id!r} "
+                    f"(HTTP {exc.status_code}: {said}). See its state with "
+                    f"`hypotez train status {job_id}`."
+                )
             return InputError(
                 f"The server at {where} refused the fine-tuning request (HTTP {exc.status_code}: "
                 f"{said}). Check the base model supports fine-tuning and the options "

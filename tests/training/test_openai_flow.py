@@ -122,8 +122,12 @@ def test_cancel_records_cancelled_and_cancelling_again_is_refused(
         finetune.wait(train_session, job.id, interval=0.01, sleep=lambda _s: None).status
         == "cancelled"
     )
-    with pytest.raises(hypotez.InputError, match="already terminal"):
+    with pytest.raises(hypotez.InputError, match="already terminal") as err:
         finetune.cancel(train_session, job.id)
+    # The job's state is the problem, not the submit options.
+    assert f"fine-tuning job {job.id!r}" in str(err.value)
+    assert f"hypotez train status {job.id}" in str(err.value)
+    assert "base model" not in str(err.value)
 
 
 def test_unknown_job_is_not_found(aimock: Aimock, train_session: hypotez.Session) -> None:

@@ -145,6 +145,9 @@ class LLMSentimentAnalyzer(SentimentAnalyzer):
                 or not math.isfinite(score)
             ):
                 raise unusable(f"score {score!r} is not a number")
+            if item["id"] in by_id:
+                # Two verdicts for one text: keeping either would be a guess.
+                raise unusable(f"id {item['id']} answered twice")
             # A slightly out-of-range score is the model's rounding, not nonsense: clamp it.
             score = max(-1.0, min(1.0, float(score)))
             by_id[item["id"]] = Sentiment(label, score, self.name, {"model": model})

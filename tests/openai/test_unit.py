@@ -215,6 +215,13 @@ def test_llm_analyzer_rejects_bad_labels_and_scores() -> None:
                     {"id": 1, "label": "neutral", "score": 0},
                 ]
             },
+            {  # two verdicts for text 0 and one for text 1: which one is right?
+                "results": [
+                    {"id": 0, "label": "positive", "score": 0.5},
+                    {"id": 0, "label": "negative", "score": -0.5},
+                    {"id": 1, "label": "neutral", "score": 0},
+                ]
+            },
         ]
     )
 
@@ -228,6 +235,8 @@ def test_llm_analyzer_rejects_bad_labels_and_scores() -> None:
         analyzer.analyze(["x"])
     with pytest.raises(hypotez.BackendError, match=r"expected ids 0\.\.0"):
         analyzer.analyze(["x"])
+    with pytest.raises(hypotez.BackendError, match="id 0 answered twice"):
+        analyzer.analyze(["x", "y"])
     with pytest.raises(hypotez.InputError, match="list of texts"):
         analyzer.analyze("a bare string")  # type: ignore[arg-type]
 

@@ -11,7 +11,8 @@ one ``write()``: O(1) whatever the dialogue's length, serialised between process
 killed mid-line leaves an unterminated tail; readers ignore it, and the next writer moves it to
 ``<id>.jsonl.torn`` before appending, so nothing is glued to garbage and nothing is thrown away.
 Any other unparseable line makes the dialogue unreadable with a :class:`CorruptDataError` that
-names the file and line; hypotez then never writes to that file.
+names the file and line; hypotez never rewrites, truncates or deletes its lines (finding a bad
+line in the middle would cost a full read, so an append may still add a line after it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ _MAX_TAIL = 64 * 1024 * 1024  # a torn tail is at most one append; refuse to slu
 
 def _dumps(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _is_id(name: str, what: str) -> bool:
+    """Whether a file name found on disk is a valid id (anything else is not hypotez's)."""
+    try:
+        validate_id(name, what)
+    except InputError:
+        return False
+    return True
 
 
 class FileStorage(Storage):
@@ -254,6 +264,19 @@ class FileStorage(Storage):
             except FileNotFoundError:
                 continue
         return out
+
+    def list_collections(self) -> list[str]:
+        if not self._records.is_dir():
+            return []
+        return sorted(
+            p.name for p in self._records.iterdir() if p.is_dir() and _is_id(p.name, "collection")
+        )
+
+    def list_record_ids(self, collection: str) -> list[str]:
+        folder = self._records / validate_id(collection, "collection")
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.json") if _is_id(p.stem, "record"))
 
     def delete_record(self, collection: str, record_id: str) -> None:
         try:

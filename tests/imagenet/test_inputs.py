@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -70,6 +72,35 @@ def test_too_many_pixels_is_refused_before_decoding(
     assert path.stat().st_size < 1000
     with pytest.raises(hypotez.InputError, match=r"bomb\.png.*(megapixel|too many pixels)"):
         backend.describe(path)
+
+
+_STRIP_IN_A_3_GIB_PROCESS = """
+import io, resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from PIL import Image
+import hypotez
+from hypotez_imagenet.backend import ImagenetVision
+buf = io.BytesIO()
+Image.new("RGB", (100_000, 1), (90, 140, 200)).save(buf, "PNG")
+probs = ImagenetVision(hypotez.Settings.load()).probabilities(buf.getvalue())
+print(probs.shape, round(float(probs.sum()), 6))
+"""
+
+
+def test_a_tiny_file_with_an_extreme_aspect_ratio_does_not_exhaust_memory(
+    tmp_path: Path,
+) -> None:
+    # A 100000x1 strip is a few hundred bytes and 0.1 megapixels, but scaling its short side to
+    # 256 first would build a 25.6M x 256 image (about 20 GB): the process must stay small.
+    done = subprocess.run(
+        [sys.executable, "-c", _STRIP_IN_A_3_GIB_PROCESS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["(1000,)", "1.0"]
 
 
 def test_url_is_refused_because_the_backend_is_offline(backend: ImagenetVision) -> None:

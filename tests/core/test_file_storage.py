@@ -131,3 +131,17 @@ def test_fsync_can_be_switched_off_in_settings(home: Path) -> None:
     bad = hypotez.Settings.load(env={"HYPOTEZ_FILES_FSYNC": "maybe"})
     with pytest.raises(hypotez.ConfigError, match="HYPOTEZ_FILES_FSYNC"):
         hypotez.get_plugin_manager().registry.build("storage", "file", bad, home.as_uri())
+
+
+def test_collections_and_record_ids_come_from_the_folders(store: FileStorage) -> None:
+    assert store.list_collections() == [] and store.list_record_ids("jobs") == []
+    store.put_record("notes", "n-2", {"text": "no id field"})
+    store.put_record("notes", "n-1", {"text": "first"})
+    store.put_record("jobs", "j", {"id": "j"})
+    (store.root / "records" / "notes" / ".n-3.json.x.tmp").write_text("{}")  # a write in flight
+    assert store.list_collections() == ["jobs", "notes"]
+    assert store.list_record_ids("notes") == ["n-1", "n-2"]
+    store.delete_record("notes", "n-1")
+    assert store.list_record_ids("notes") == ["n-2"]
+    with pytest.raises(InputError):
+        store.list_record_ids("../dialogues")

@@ -166,7 +166,9 @@ class _Base:
     def resume(self, dialogue_id: str) -> Dialogue:
         """Continue a stored dialogue: its history and system instruction become this session's."""
         validate_id(dialogue_id)
-        dialogue = self.storage.load_dialogue(dialogue_id)
+        return self._adopt(self.storage.load_dialogue(dialogue_id))
+
+    def _adopt(self, dialogue: Dialogue) -> Dialogue:
         with self._lock:
             self.dialogue_id = dialogue.id
             self.history = list(dialogue.turns)
@@ -467,6 +469,11 @@ class AsyncSession(_Base):
             self.dialogue_id = new_dialogue_id()
         self._remember(turns, reply)
         return reply
+
+    async def aresume(self, dialogue_id: str) -> Dialogue:
+        """:meth:`resume` without blocking the event loop on the storage read."""
+        validate_id(dialogue_id)
+        return self._adopt(await self.storage.aload_dialogue(dialogue_id))
 
     async def analyze(
         self, texts: Sequence[str], *, analyzer: str | None = None

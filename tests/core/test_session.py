@@ -212,6 +212,23 @@ async def test_async_a_bad_analyzer_fails_before_the_chat_call(home: Path) -> No
     assert paid.calls == 0
 
 
+async def test_async_resume_continues_a_stored_dialogue(home: Path) -> None:
+    async with AsyncSession(chat="echo", system="S") as s:
+        await s.ask("one")
+        dialogue_id = s.dialogue_id
+    async with AsyncSession(chat="echo") as s2:
+        resumed = await s2.aresume(dialogue_id)
+        assert [t.content for t in resumed.turns] == ["one", resumed.turns[1].content]
+        assert s2.system == "S"
+        reply = await s2.ask("two")
+        assert echoed(reply)["roles"] == ["system", "user", "assistant", "user"]
+        with pytest.raises(InputError):
+            await s2.aresume("../escape")
+        with pytest.raises(DialogueNotFoundError):
+            await s2.aresume("missing")
+        assert s2.dialogue_id == dialogue_id  # a failed resume keeps the current dialogue
+
+
 def test_list_models(home: Path) -> None:
     with Session(chat="echo") as s:
         assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]

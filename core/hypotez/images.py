@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from hypotez.errors import InputError
 #: OpenAI accepts images up to 20 MiB; local backends share the limit so behaviour is the same.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 SUPPORTED = ("image/png", "image/jpeg", "image/webp", "image/gif")
+#: "scheme://" of a URL; one letter before ":" is a Windows drive, not a scheme.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
 
 
 def sniff_mime(head: bytes) -> str | None:
@@ -60,14 +63,32 @@ def load_image(source: Any, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Image:
     if isinstance(source, bytes | bytearray | memoryview):
         return _from_bytes(bytes(source), "<bytes>", max_bytes)
     if isinstance(source, str) and source.startswith(("http://", "https://")):
-        return Image(source=source, url=source)
+        return _from_web_url(source)
     if isinstance(source, str) and source.startswith("data:"):
         return _from_data_url(source, max_bytes)
+    if isinstance(source, str) and _SCHEME.match(source):
+        # Without this, "ftp://h/x.png" became the path "ftp:/h/x.png", "does not exist".
+        raise InputError(
+            f"Image {source!r}: {source.split(':', 1)[0]}: URLs are not supported. Pass an "
+            "http(s) or data: URL, a file path, or the image's bytes."
+        )
     if isinstance(source, str | os.PathLike):
         return _from_path(Path(source), max_bytes)
     raise InputError(
         f"Cannot use a {type(source).__name__} as an image: pass a file path, bytes, or an http(s) URL."
     )
+
+
+def _from_web_url(url: str) -> Image:
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:  # e.g. an unclosed "[" in the host
+        raise InputError(f"Image URL {url!r} is not a valid URL: {exc}.") from None
+    if not host:
+        raise InputError(f"Image URL {url!r} has no host name: use http(s)://host/path.")
+    return Image(source=url, url=url)
 
 
 def _from_path(path: Path, max_bytes: int) -> Image:

@@ -291,6 +291,10 @@ def test_describe_image_checks_input_before_any_backend(home: Path, tmp_path: Pa
             s.describe_image(tmp_path / "missing.jpg")
         with pytest.raises(InputError, match="detail"):
             s.describe_image(not_image, detail="ultra")
+        with pytest.raises(InputError, match=r"ftp: URLs are not supported"):
+            s.describe_image("ftp://example.org/cat.png")
+        with pytest.raises(InputError, match="no host name"):
+            s.describe_image("https:///cat.png")
 
 
 def test_assistant_presets(home: Path) -> None:

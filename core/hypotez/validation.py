@@ -207,14 +207,23 @@ class ValidationReport:
         if self.warnings:
             lines.append(f"Warnings ({len(self.warnings)}):")
             lines += _render_group(self.warnings, {})
-        if self.encoding and self.n_examples:
+        # Statistics cover only well-formed examples: say so rather than print zeros, or
+        # numbers that look like they describe the whole file.
+        measured = len(self.token_counts)
+        if self.encoding and self.n_examples and measured < self.n_examples:
+            lines.append(
+                f"Statistics of the {measured} well-formed example(s) only:"
+                if measured
+                else "No well-formed example to measure: no token statistics or cost estimate."
+            )
+        if self.encoding and measured:
             lines.append(f"Messages per example: {self.messages_per_example.render()}")
             lines.append(f"Tokens per example: {self.tokens_per_example.render()}")
             lines.append(
                 f"Assistant tokens per example: {self.assistant_tokens_per_example.render()}"
             )
             lines.append(f"Token limit per example: {self.max_tokens_per_example:,}")
-        if self.cost is not None and self.n_examples:
+        if self.cost is not None and measured:
             c = self.cost
             how = "by OpenAI's default rule" if c.epochs_auto else "as requested"
             lines.append(
@@ -348,9 +357,7 @@ def validate(
     dataset = _as_dataset(data)
     limit = max_tokens_per_example or context_limit(model)
     errors: list[Issue] = []
-    warnings: list[Issue] = [
-        Issue("skipped_file", f"{path}: {why}", path) for path, why in dataset.skipped
-    ]
+    warnings: list[Issue] = [Issue("skipped_file", why, path) for path, why in dataset.skipped]
     valid: list[tuple[int, Record]] = []
     for index, record in enumerate(dataset.records):
         if record.problem is not None:

@@ -149,6 +149,20 @@ def test_folder_skipped_files_are_warned(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("x", encoding="utf-8")
     report = validation.validate(datasets.read_dir(tmp_path))
     assert report.ok and [w.code for w in report.warnings] == ["skipped_file"]
+    # The location is given once, not repeated inside the message.
+    line = next(x for x in report.render().splitlines() if "notes.md" in x)
+    assert line.count("notes.md") == 1 and "not a data file" in line
+
+
+def test_statistics_say_they_cover_only_well_formed_examples() -> None:
+    items = [*good_examples(10), {"messages": [{"role": "user", "content": "no reply"}]}]
+    text = validation.validate(items).render()
+    assert "Statistics of the 10 well-formed example(s) only:" in text
+    assert "Tokens per example: min" in text and "Cost estimate" in text
+    broken = validation.validate([{"foo": 1}] * 10).render()
+    assert "No well-formed example to measure" in broken
+    assert "Tokens per example" not in broken and "Cost estimate" not in broken
+    assert "Statistics of" not in validation.validate(good_examples(10)).render()
 
 
 def test_token_counts_match_openai_published_values() -> None:

@@ -53,6 +53,14 @@ def test_the_documented_usage_example_runs_as_written(aimock_env: Aimock, tmp_pa
     assert url == "data:image/jpeg;base64," + base64.b64encode(JPEG_BYTES).decode()
 
 
+def test_the_docs_show_the_same_example_the_suite_runs() -> None:
+    """docs/seed-api.md skips its code block in the docs tests (it needs a server): it must be
+    the very example run above, so the page cannot drift from what is tested."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "seed-api.md"
+    block = page.read_text(encoding="utf-8").split("```python\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == usage_example().strip()
+
+
 def test_main_runs_the_demonstration(aimock_env: Aimock, jpeg_file: Path, capsys) -> None:
     hypotez.training.main(jpeg_file)
     printed = capsys.readouterr().out

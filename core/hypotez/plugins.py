@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -161,13 +162,22 @@ def _own_version() -> str:
 
 def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]) -> None:
     found = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    installed = {ep.name for ep in found}
     if allow:
-        unknown = allow - {ep.name for ep in found}
+        unknown = allow - installed - {CORE_PLUGIN}  # core is always loaded; naming it is fine
         if unknown:
             raise PluginError(
                 f"HYPOTEZ_PLUGINS names {', '.join(sorted(unknown))}, which no installed package "
                 f"provides. Installed plugins: {', '.join(sorted(ep.name for ep in found)) or 'none'}."
             )
+    if deny - installed:  # a typo here would silently leave the plugin on
+        logging.getLogger(__name__).warning(
+            "HYPOTEZ_DISABLE_PLUGINS names %s, which no installed package provides "
+            "(installed plugins: %s); core (%r) cannot be disabled.",
+            ", ".join(sorted(deny - installed)),
+            ", ".join(sorted(installed)) or "none",
+            CORE_PLUGIN,
+        )
     seen: dict[str, str] = {}  # entry-point name -> the distribution that provides it
     for ep in found:
         if ep.name in deny or (allow is not None and ep.name not in allow):

@@ -215,3 +215,14 @@ def test_two_packages_providing_one_plugin_name_is_an_error_naming_both(
     assert "'vader'" in message and "hypotez_vader" in message and "hypotez_testplugin" in message
     assert "HYPOTEZ_DISABLE_PLUGINS=vader" in message
     assert "vader" not in make_plugin_manager(env={"HYPOTEZ_DISABLE_PLUGINS": "vader"}).infos
+
+
+def test_allow_list_may_name_core_and_a_misspelt_block_list_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pm = make_plugin_manager(env={"HYPOTEZ_PLUGINS": "hypotez,vader"})
+    assert set(pm.infos) == {"hypotez", "vader"}
+    with caplog.at_level("WARNING", logger="hypotez.plugins"):
+        pm = make_plugin_manager(env={"HYPOTEZ_DISABLE_PLUGINS": "textbob"})
+    assert "textblob" in pm.infos  # nothing was disabled...
+    assert "textbob" in caplog.text and "textblob" in caplog.text  # ...and the user is told

@@ -91,6 +91,8 @@ class _Base:
         self.last_reply: Reply | None = None
         if dialogue_id is not None:
             self.resume(dialogue_id)
+            if system is not None:  # an explicit argument beats the stored instruction
+                self.system = system
         if assistant is not None:
             self.use_assistant(assistant)
 

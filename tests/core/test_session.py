@@ -69,6 +69,17 @@ def test_a_dialogue_is_resumed_by_id_in_a_new_session(home: Path) -> None:
         assert len(s2.dialogue.turns) == 4
 
 
+def test_an_explicit_system_beats_the_stored_one_on_resume(home: Path) -> None:
+    with Session(chat="echo", system="old") as s:
+        s.ask("one")
+        dialogue_id = s.dialogue_id
+    with Session(chat="echo", dialogue_id=dialogue_id) as kept:
+        assert kept.system == "old"
+    with Session(chat="echo", dialogue_id=dialogue_id, system="new") as changed:
+        assert changed.system == "new"
+        assert echoed(changed.ask("two"))["roles"][0] == "system"
+
+
 def test_new_dialogue_starts_afresh(home: Path) -> None:
     with Session(chat="echo") as s:
         s.ask("one")

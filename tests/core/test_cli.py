@@ -240,3 +240,16 @@ def test_every_core_command_and_option_explains_itself(command: str) -> None:
     assert undocumented(build_cli().commands[command], command) == []
     result = hypotez_cli(command, "--help")
     assert result.returncode == 0 and result.stdout.startswith(f"Usage: hypotez {command}")
+
+
+def test_dialogues_commands_close_the_storage(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from hypotez.cli import build_cli
+    from hypotez_files.storage import FileStorage
+
+    closed: list[str] = []
+    monkeypatch.setattr(FileStorage, "close", lambda self: closed.append(self.url))
+    result = CliRunner().invoke(build_cli(), ["dialogues", "list"])
+    assert result.exit_code == 0 and closed == [home.as_uri()]
+    failed = CliRunner().invoke(build_cli(), ["dialogues", "show", "missing"])
+    assert failed.exit_code != 0 and len(closed) == 2  # closed on the error path too

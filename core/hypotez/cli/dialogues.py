@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -11,12 +13,18 @@ if TYPE_CHECKING:
     from hypotez.protocols import Storage
 
 
-def _storage() -> Storage:
+@contextmanager
+def _storage() -> Iterator[Storage]:
+    """The configured storage, closed afterwards (an S3 client holds connections and a loop)."""
     from hypotez.backends import open_storage
     from hypotez.plugins import get_plugin_manager
 
     settings = global_options().settings()
-    return open_storage(settings.storage, settings, get_plugin_manager().registry)
+    storage = open_storage(settings.storage, settings, get_plugin_manager().registry)
+    try:
+        yield storage
+    finally:
+        storage.close()
 
 
 @click.group()
@@ -28,7 +36,8 @@ def dialogues() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the dialogues' headers as JSON.")
 def list_(as_json: bool) -> None:
     """List stored dialogues, oldest first."""
-    infos = _storage().list_dialogues()
+    with _storage() as storage:
+        infos = storage.list_dialogues()
     if as_json:
         echo_json([i.to_dict() for i in infos])
         return
@@ -44,7 +53,8 @@ def list_(as_json: bool) -> None:
 @click.argument("dialogue_id")
 def show(dialogue_id: str) -> None:
     """Print a dialogue turn by turn, with each turn's sentiment."""
-    dialogue = _storage().load_dialogue(dialogue_id)
+    with _storage() as storage:
+        dialogue = storage.load_dialogue(dialogue_id)
     if dialogue.info.system:
         click.echo(f"system: {dialogue.info.system}")
     for turn in dialogue.turns:
@@ -81,7 +91,8 @@ def export(dialogue_id: str, fmt: str, output: str | None) -> None:
             raise click.BadParameter(
                 f"folder {str(folder)!r} does not exist; create it first.", param_hint="'--output'"
             )
-    text = export_dialogue(_storage().load_dialogue(dialogue_id), fmt)
+    with _storage() as storage:
+        text = export_dialogue(storage.load_dialogue(dialogue_id), fmt)
     if output:
         atomic_write_text(output, text)
         click.echo(f"Wrote {output}", err=True)
@@ -94,7 +105,8 @@ def export(dialogue_id: str, fmt: str, output: str | None) -> None:
 @click.confirmation_option(prompt="Delete this dialogue for good?")
 def delete(dialogue_id: str) -> None:
     """Delete a stored dialogue."""
-    _storage().delete_dialogue(dialogue_id)
+    with _storage() as storage:
+        storage.delete_dialogue(dialogue_id)
     click.echo(f"Deleted {dialogue_id}", err=True)
 
 

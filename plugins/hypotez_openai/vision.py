@@ -176,7 +176,12 @@ class OpenAIHttpVision(_VisionBase):
                         f"The server at {self.config.where} answered {path} with something that "
                         "is not JSON. Is OPENAI_BASE_URL an OpenAI-compatible endpoint?"
                     ) from None
-                return dict(data)
+                if not isinstance(data, dict):
+                    raise BackendError(
+                        f"The server at {self.config.where} answered {path} with JSON that is "
+                        "not a JSON object. Is OPENAI_BASE_URL an OpenAI-compatible endpoint?"
+                    )
+                return data
             if response.status_code in _RETRY_STATUSES and not last:
                 _sleep(attempt, response.headers.get("retry-after"))
                 continue

@@ -200,6 +200,13 @@ def test_raw_http_backend_non_json_answer(monkeypatch: pytest.MonkeyPatch) -> No
     )
     with pytest.raises(hypotez.BackendError, match="not JSON"):
         backend.describe(make_png())
+    # JSON, but not an object: still the server's fault, said as such (not a TypeError).
+    for answer in ([1, 2], "text", 3):
+        backend = OpenAIHttpVision(
+            config(), transport=httpx.MockTransport(lambda r, a=answer: httpx.Response(200, json=a))
+        )
+        with pytest.raises(hypotez.BackendError, match="not a JSON object"):
+            backend.describe(make_png())
 
 
 def test_llm_analyzer_rejects_bad_labels_and_scores() -> None:

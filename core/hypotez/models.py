@@ -69,12 +69,18 @@ def _check_role(_inst: object, _attr: object, value: str) -> None:
         raise InputError(f"Unknown message role {value!r}: use one of {', '.join(ROLES)}.")
 
 
+def _check_content(_inst: object, _attr: object, value: str) -> None:
+    # A stored turn whose content is not text would make its dialogue impossible to resume.
+    if not isinstance(value, str):
+        raise InputError(f"Message content must be text (str), not {type(value).__name__}.")
+
+
 @frozen
 class Message:
     """One chat message as sent to a chat backend."""
 
     role: str = field(validator=_check_role)
-    content: str = field(validator=attrs.validators.instance_of(str))
+    content: str = field(validator=_check_content)
 
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "content": self.content}
@@ -227,7 +233,7 @@ class Turn:
     """One stored message of a dialogue, with what we learnt about it."""
 
     role: str = field(validator=_check_role)
-    content: str
+    content: str = field(validator=_check_content)
     created: datetime = field(factory=now)
     model: str | None = None
     sentiment: Sentiment | None = None

@@ -129,3 +129,11 @@ def test_dialogue_messages_lead_with_the_system_instruction() -> None:
     )
     assert [m.role for m in d.messages()] == ["system", "user", "assistant"]
     assert [m.role for m in d.messages(system=False)] == ["user", "assistant"]
+
+
+@pytest.mark.parametrize("content", [None, 5, b"bytes", ["a list"]])
+def test_message_and_turn_content_must_be_text(content: object) -> None:
+    with pytest.raises(InputError, match=f"must be text.*{type(content).__name__}"):
+        Message("user", content)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="must be text"):
+        Turn("user", content)  # type: ignore[arg-type]

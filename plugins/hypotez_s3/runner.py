@@ -11,12 +11,15 @@ import asyncio
 import atexit
 import os
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
+#: How long the exit handler lets obstore's threads leave Python (see _shutdown).
+_SETTLE_SECONDS = 0.1
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 
@@ -57,6 +60,11 @@ def _shutdown() -> None:
     thread.join(timeout=10)
     if not thread.is_alive():
         loop.close()
+    # obstore's runtime threads hand results back through Python (call_soon_threadsafe) and
+    # release the GIL inside it; one that wants the GIL back once finalisation has begun is
+    # ended with pthread_exit, which cannot unwind through Rust frames: SIGABRT at exit (seen
+    # in about 1 of 25 writer processes). Releasing the GIL for a moment lets them finish.
+    time.sleep(_SETTLE_SECONDS)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

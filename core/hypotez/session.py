@@ -50,6 +50,31 @@ def new_dialogue_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+#: capability -> the method a backend object passed to a session must have.
+_REQUIRED_METHOD = {
+    "chat": "chat",
+    "sentiment": "analyze",
+    "storage": "append_turns",
+    "vision": "describe",
+    "trainer": "submit",
+}
+
+
+def _check_choices(**choices: Any) -> None:
+    """A backend is chosen by name (str), given as an object, or left to settings (None)."""
+    for capability, choice in choices.items():
+        if choice is None or isinstance(choice, str):
+            continue
+        if capability == "sentiment" and choice is False:
+            continue
+        if not callable(getattr(choice, _REQUIRED_METHOD[capability], None)):
+            raise InputError(
+                f"{capability}={choice!r} is neither a backend name nor a {capability} backend "
+                f"(an object with a {_REQUIRED_METHOD[capability]}() method). Pass a name such as "
+                f"{capability}='...', or None for the configured default."
+            )
+
+
 class _Base:
     """What the sync and async sessions share: settings, lazy backends, dialogue state."""
 
@@ -71,6 +96,11 @@ class _Base:
     ) -> None:
         self.settings = settings or Settings.load()
         self._pm = plugin_manager or get_plugin_manager()
+        if sentiment is True:  # "on", with the configured (or best available) analyzer
+            sentiment = None
+        _check_choices(
+            chat=chat, sentiment=sentiment, storage=storage, vision=vision, trainer=trainer
+        )
         self._choice: dict[str, Any] = {
             "chat": chat if chat is not None else self.settings.chat,
             "sentiment": sentiment if sentiment is not None else self.settings.sentiment,

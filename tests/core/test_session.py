@@ -240,6 +240,22 @@ async def test_async_resume_continues_a_stored_dialogue(home: Path) -> None:
         assert s2.dialogue_id == dialogue_id  # a failed resume keeps the current dialogue
 
 
+def test_sentiment_true_means_the_default_analyzer(home: Path) -> None:
+    with Session(chat="echo", sentiment=True) as s:
+        assert s.ask("hi").sentiment is not None
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"chat": 123}, {"sentiment": 1.5}, {"storage": object()}, {"vision": ["x"]}]
+)
+def test_a_backend_that_is_neither_a_name_nor_a_backend_is_refused(
+    home: Path, kwargs: dict
+) -> None:
+    (capability,) = kwargs
+    with pytest.raises(InputError, match=f"{capability}=.*neither a backend name"):
+        Session(**kwargs)
+
+
 def test_list_models(home: Path) -> None:
     with Session(chat="echo") as s:
         assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]

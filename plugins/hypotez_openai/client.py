@@ -87,6 +87,8 @@ class Connection:
         self._http_client = http_client  # tests inject a MockTransport-backed httpx2 client
         self._sync: Any = None
         self._async: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+        # (id(client), max_retries) -> (client, its copy with that retry budget)
+        self._budgets: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
 
     def _kwargs(self) -> dict[str, Any]:
@@ -115,6 +117,8 @@ class Connection:
             if entry is None or entry[0] is not loop:
                 # Clients of loops that have closed cannot be closed any more; drop them.
                 self._async = {k: v for k, v in self._async.items() if not v[0].is_closed()}
+                live = {id(v[1]) for v in self._async.values()} | {id(self._sync)}
+                self._budgets = {k: v for k, v in self._budgets.items() if id(v[0]) in live}
                 openai = import_openai(self.backend)
                 entry = (loop, openai.AsyncOpenAI(**self._kwargs()))
                 self._async[id(loop)] = entry
@@ -124,11 +128,20 @@ class Connection:
         """``client`` with a per-call retry budget (the seed's ``attempts``)."""
         if max_retries is None or max_retries == self.config.max_retries:
             return client
-        return client.with_options(max_retries=max_retries)
+        # A copy per call costs ~50 µs (new client and resource objects); keep one per budget.
+        # Copies share the base client's HTTP pool, so closing the base closes them too.
+        key = (id(client), max_retries)
+        with self._lock:
+            entry = self._budgets.get(key)
+            if entry is None or entry[0] is not client:
+                entry = (client, client.with_options(max_retries=max_retries))
+                self._budgets[key] = entry
+            return entry[1]
 
     def close(self) -> None:
         with self._lock:
             client, self._sync = self._sync, None
+            self._budgets = {k: v for k, v in self._budgets.items() if v[0] is not client}
         if client is not None:
             client.close()
 

@@ -257,3 +257,26 @@ def test_importing_the_plugin_does_not_import_openai() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_a_per_call_retry_budget_reuses_one_client_copy() -> None:
+    """The seed's ask(attempts=N) sets a retry budget per call: copying the SDK client on every
+    call cost ~50 µs each; one copy per budget is kept, and each budget is really applied."""
+    tries: list[int] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        tries.append(1)
+        return httpx2.Response(500, json={"error": {"message": "boom"}})
+
+    chat = chat_with(handler)
+    conn = chat.connection
+    base = conn.sync
+    two = conn.with_retries(base, 2)
+    assert conn.with_retries(base, 2) is two
+    assert conn.with_retries(base, 1) is not two and conn.with_retries(base, 0) is base
+    assert two.max_retries == 2
+    with pytest.raises(hypotez.ServerError, match="after 1 retries"):
+        chat.chat([hypotez.Message("user", "x")], hypotez.ChatOptions(extra={"max_retries": 1}))
+    assert len(tries) == 2
+    chat.close()
+    assert conn.with_retries(conn.sync, 2) is not two  # a new base client gets its own copy

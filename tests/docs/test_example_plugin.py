@@ -27,6 +27,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "hypotez-example-plugin"
+TUTORIAL = ROOT / "docs" / "plugin-tutorial.md"
+
+
+def _tutorial_block_after(lead: str, language: str = "text") -> str:
+    """The first ``language`` code block of the tutorial that follows the line ``lead``."""
+    text = TUTORIAL.read_text(encoding="utf-8")
+    start = text.index(lead)
+    match = re.compile(rf"^```{language}\n(.*?)^```", re.MULTILINE | re.DOTALL).search(text, start)
+    assert match is not None, f"no {language} block after {lead!r} in {TUTORIAL.name}"
+    return match.group(1)
+
+
+def _example_files() -> list[str]:
+    return sorted(
+        path.relative_to(EXAMPLE).as_posix()
+        for path in EXAMPLE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and ".pytest_cache" not in path.parts
+    )
+
+
+def test_the_tutorial_shows_every_file_of_the_package() -> None:
+    """A reader copies only what the page shows: each file is included under its own path."""
+    text = TUTORIAL.read_text(encoding="utf-8")
+    tree = _tutorial_block_after("## 1. The package")
+    for name in _example_files():
+        include = f'title="hypotez-example-plugin/{name}"\n--8<-- "hypotez-example-plugin/{name}"'
+        assert include in text, f"{name} is in the example package but not shown on the page"
+        assert name.rpartition("/")[2] in tree, f"{name} is missing from the page's file tree"
+
+
 #: Build and test tools the fresh environment needs besides hypotez's own dependencies.
 TOOLS = ("hatchling", "pytest")
 
@@ -146,6 +176,8 @@ def test_hypotez_plugins_lists_the_example(fresh_env: dict[str, Path]) -> None:
     block = out[out.index("example 0.1.0") :]
     assert block.startswith("example 0.1.0 (hypotez-example-plugin)"), out
     assert "sentiment: emoji" in block and "storage: sqlite" in block
+    shown = _tutorial_block_after("hypotez plugins\n```").removeprefix("...\n")
+    assert block == shown, "the tutorial shows another `hypotez plugins` output"
 
 
 def test_cli_sentiment_with_the_emoji_analyzer(fresh_env: dict[str, Path]) -> None:
@@ -161,6 +193,9 @@ def test_cli_sentiment_with_the_emoji_analyzer(fresh_env: dict[str, Path]) -> No
     ).stdout
     labels = [line.split()[0] for line in out.splitlines()]
     assert labels == ["positive", "negative", "neutral"], out
+    assert out == _tutorial_block_after('"Lost again 😞" "no signs"\n```'), (
+        "the page shows other output"
+    )
 
 
 def test_cli_uses_the_sqlite_storage(fresh_env: dict[str, Path], tmp_path: Path) -> None:
@@ -216,3 +251,5 @@ def test_the_plugin_passes_its_own_tests_and_storage_conformance(
     )
     passed = int(re.search(r"(\d+) passed", summary).group(1))  # type: ignore[union-attr]
     assert passed >= 30 and "failed" not in summary and "skipped" not in summary, summary
+    shown = _tutorial_block_after("pytest hypotez-example-plugin\n```")
+    assert f"\n{passed} passed\n" in shown, f"the tutorial shows another count than {passed} passed"

@@ -201,6 +201,21 @@ class SqliteStorage(Storage):
             ).fetchall()
         return [self._record(collection, record_id, raw) for record_id, raw in rows]
 
+    def list_collections(self) -> list[str]:
+        # Records may live in any collection; `hypotez storage copy` copies each one listed here.
+        with self._db() as db:
+            rows = db.execute("SELECT DISTINCT collection FROM records ORDER BY collection")
+            return [collection for (collection,) in rows.fetchall()]
+
+    def list_record_ids(self, collection: str) -> list[str]:
+        # The key, not a field of the record: a record need not hold its own id.
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id FROM records WHERE collection = ? ORDER BY id",
+                (validate_id(collection, "collection"),),
+            )
+            return [record_id for (record_id,) in rows.fetchall()]
+
     def delete_record(self, collection: str, record_id: str) -> None:
         key = self._key(collection, record_id)
         with self._db(WRITE) as db:

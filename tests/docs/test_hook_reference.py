@@ -86,6 +86,19 @@ def test_hook_documented_with_exact_signature(name: str) -> None:
     )
 
 
+@pytest.mark.parametrize("name", sorted(hook_specs()))
+def test_hook_section_is_complete(name: str) -> None:
+    """Each argument, when it is called, what to register, and a working example (run by the
+    docs examples test, as every ``python`` block)."""
+    section = sections()[name]
+    for param in inspect.signature(hook_specs()[name]).parameters:
+        assert f"- `{param}`:" in section, f"the {name} section does not describe `{param}`"
+    assert "**Called**" in section, f"the {name} section does not say when it is called"
+    assert "**Register**" in section, f"the {name} section does not say what to register"
+    assert re.search(r"^```python\n", section, re.MULTILINE), f"the {name} section has no example"
+    assert f"def {name}(" in section, f"the {name} section's example does not implement the hook"
+
+
 def test_no_section_for_a_hook_that_does_not_exist() -> None:
     documented = {name for name in sections() if name.startswith("register_")}
     assert documented <= set(hook_specs()), (

@@ -94,6 +94,9 @@ class S3Config:
     concurrency: int = 32
     #: Every this many appends, the writer copies them into one segment object (faster loads).
     segment_size: int = 128
+    #: How long to keep retrying a request whose connection the server refused (restarting,
+    #: overloaded) after obstore's own retries, at most ``timeout``. 0 turns it off.
+    connect_retry: float = 10.0
 
     @property
     def url(self) -> str:
@@ -148,6 +151,16 @@ class S3Config:
         segment_size = opt("segment_size", cast=int) or 128
         if concurrency < 1 or segment_size < 2:
             raise ConfigError("[plugins.s3] concurrency must be >= 1 and segment_size >= 2.")
+        raw_retry = opt("connect_retry")
+        try:
+            connect_retry = 10.0 if raw_retry is None else float(raw_retry)
+        except (TypeError, ValueError):
+            connect_retry = -1.0
+        if not connect_retry >= 0:  # also refuses NaN
+            raise ConfigError(
+                f"[plugins.s3] connect_retry (HYPOTEZ_S3_CONNECT_RETRY) is {raw_retry!r}; use a "
+                "number of seconds >= 0 (0 turns the retries off)."
+            )
         return cls(
             bucket=bucket,
             prefix=prefix,
@@ -162,6 +175,7 @@ class S3Config:
             max_retries=settings.max_retries,
             concurrency=concurrency,
             segment_size=segment_size,
+            connect_retry=min(connect_retry, settings.timeout),
         )
 
     def store_kwargs(self) -> dict[str, Any]:

@@ -37,6 +37,15 @@ def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) and s3_code(exc) != "NoSuchBucket"
 
 
+def is_connect_error(exc: BaseException) -> bool:
+    """obstore gave up on connecting (refused, unreachable): the request never reached a server.
+
+    Only then is repeating any request certainly harmless; obstore's own retries already cover
+    errors after the request was sent, where the append's write id prevents a duplicate.
+    """
+    return "kind: Connect" in str(exc)
+
+
 def translate(exc: BaseException, action: str, where: str, endpoint: str | None) -> StorageError:
     """A :class:`StorageError` for ``exc``, raised while doing ``action`` at ``where``."""
     from obstore import exceptions as obx

@@ -51,7 +51,7 @@ from hypotez import (
 )
 from hypotez_s3 import layout, runner
 from hypotez_s3.config import S3Config
-from hypotez_s3.errors import is_not_found, translate
+from hypotez_s3.errors import is_connect_error, is_not_found, translate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,6 +60,8 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 200
 #: How many missing segments one append may write (bounds the latency of that append).
 MAX_SEGMENTS_PER_APPEND = 4
+#: First and longest pause between attempts to reach a server that refused the connection.
+CONNECT_BACKOFF = (0.2, 2.0)
 
 
 def _dumps(data: Any) -> bytes:
@@ -111,6 +113,31 @@ class S3Storage(Storage):
 
         return list(await asyncio.gather(*(one(j) for j in jobs)))
 
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run one obstore request, retrying while the server refuses to connect.
+
+        obstore retries a refused connection too, but gives up within about half a second; a
+        server restarting or briefly overloaded (SeaweedFS under 8 writers) refuses for longer.
+        Such a request never reached the server, so repeating it cannot store anything twice.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.connect_retry
+        pause = CONNECT_BACKOFF[0]
+        while True:
+            try:
+                return await request()
+            except Exception as exc:
+                left = deadline - loop.time()
+                if not is_connect_error(exc) or left <= 0:
+                    raise
+                log.warning(
+                    "%s refused the connection; retrying for up to %.1f s more",
+                    self.config.endpoint or "S3",
+                    left,
+                )
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, CONNECT_BACKOFF[1])
+
     async def _check_bucket(self) -> None:
         """Fail once with a clear message if the bucket or the credentials are wrong.
 
@@ -122,7 +149,7 @@ class S3Storage(Storage):
         import obstore
 
         try:
-            await obstore.list_with_delimiter_async(self._store, None)
+            await self._call(lambda: obstore.list_with_delimiter_async(self._store, None))
         except Exception as exc:
             raise self._error(exc, "open the storage", "") from exc
         self._checked = True
@@ -131,14 +158,17 @@ class S3Storage(Storage):
         """The object's bytes and ETag, or None if it does not exist."""
         import obstore
 
-        try:
+        async def fetch() -> tuple[bytes, str]:
             result = await obstore.get_async(self._store, key)
             data = bytes(await result.bytes_async())
+            return data, str(result.meta.get("e_tag") or "")
+
+        try:
+            return await self._call(fetch)
         except Exception as exc:
             if is_not_found(exc):
                 return None
             raise self._error(exc, action, key) from exc
-        return data, str(result.meta.get("e_tag") or "")
 
     async def _put(self, key: str, data: bytes, mode: Any, action: str) -> bool:
         """Write conditionally; False if the condition failed (the key exists or changed)."""
@@ -146,7 +176,9 @@ class S3Storage(Storage):
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         try:
-            await obstore.put_async(self._store, key, data, mode=mode, use_multipart=False)
+            await self._call(
+                lambda: obstore.put_async(self._store, key, data, mode=mode, use_multipart=False)
+            )
         except (AlreadyExistsError, PreconditionError):
             return False
         except Exception as exc:
@@ -157,14 +189,17 @@ class S3Storage(Storage):
         """Every key under ``folder`` (after ``offset``), relative to the prefix, in order."""
         import obstore
 
-        keys: list[str] = []
-        try:
+        async def listing() -> list[str]:
+            keys: list[str] = []
             stream = obstore.list(self._store, folder, offset=offset, chunk_size=1000)
             async for chunk in stream:
                 keys.extend(meta["path"] for meta in chunk)
+            return keys
+
+        try:
+            return sorted(await self._call(listing))
         except Exception as exc:
             raise self._error(exc, action, folder) from exc
-        return sorted(keys)
 
     async def _delete(self, keys: Sequence[str], action: str) -> None:
         import obstore
@@ -172,7 +207,7 @@ class S3Storage(Storage):
         if not keys:
             return
         try:
-            await obstore.delete_async(self._store, list(keys))
+            await self._call(lambda: obstore.delete_async(self._store, list(keys)))
         except Exception as exc:
             if not is_not_found(exc):
                 raise self._error(exc, action, keys[0]) from exc
@@ -217,7 +252,7 @@ class S3Storage(Storage):
 
         key = layout.info_key(dialogue_id)
         try:
-            meta = await obstore.head_async(self._store, key)
+            meta = await self._call(lambda: obstore.head_async(self._store, key))
         except Exception as exc:
             if is_not_found(exc):
                 raise DialogueNotFoundError(f"No dialogue {dialogue_id!r} in {self.url}.") from None
@@ -398,7 +433,9 @@ class S3Storage(Storage):
 
         await self._check_bucket()
         try:
-            listing = await obstore.list_with_delimiter_async(self._store, layout.DIALOGUES)
+            listing = await self._call(
+                lambda: obstore.list_with_delimiter_async(self._store, layout.DIALOGUES)
+            )
         except Exception as exc:
             raise self._error(exc, "list dialogues", layout.DIALOGUES) from exc
         for meta in listing["objects"]:
@@ -472,7 +509,7 @@ class S3Storage(Storage):
         key = layout.record_key(collection, record_id)
         await self._check_bucket()
         try:
-            await obstore.head_async(self._store, key)
+            await self._call(lambda: obstore.head_async(self._store, key))
         except Exception as exc:
             if is_not_found(exc):
                 raise DialogueNotFoundError(

@@ -289,3 +289,150 @@ def test_server_stopped_mid_run_fails_clearly_and_half_writes_nothing(
     assert len(order) in (len(acknowledged), len(acknowledged) + 1)
     storage.append_turns("outage", [Turn("user", "back")])
     assert factory().load_dialogue("outage").turns[-1].content == "back"
+
+
+# -- a server that refuses connections for a moment ------------------------------------------
+class FlakyDoor:
+    """A TCP forwarder on 127.0.0.1 in front of the S3 port that can refuse connections.
+
+    ``close_for(seconds)`` stops listening and cuts every open connection, so the client's
+    pooled connections die and its new ones are refused (ECONNREFUSED), as when SeaweedFS
+    briefly stops accepting; then it listens again on the same port.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+
+        self.upstream = upstream_port
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+        self._listener: Any = None
+        self._open()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _open(self) -> None:
+        import socket
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: Any) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            with self._lock:
+                self._conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: Any, dst: Any) -> None:
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _shut(self) -> None:
+        import contextlib
+        import socket
+
+        # shutdown() first: a bare close() leaves a socket blocked in accept() listening.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for sock in conns:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close_for(self, seconds: float) -> threading.Timer:
+        self._shut()
+        timer = threading.Timer(seconds, self._open)
+        timer.start()
+        return timer
+
+    def close(self) -> None:
+        self._shut()
+
+
+@pytest.fixture
+def flaky_door(seaweedfs: SeaweedFS) -> Any:
+    door = FlakyDoor(seaweedfs.ports["s3.port"])
+    yield door
+    door.close()
+
+
+def through(door: FlakyDoor, server: SeaweedFS, **options: Any) -> StorageFactory:
+    factory = s3_factory_for(server, endpoint=door.endpoint, **options)
+    return StorageFactory(factory.url, options=factory.options, env=server.env())
+
+
+@pytest.mark.s3
+def test_connections_refused_for_a_moment_delay_appends_but_lose_or_double_nothing(
+    seaweedfs: SeaweedFS, flaky_door: FlakyDoor, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    factory = through(flaky_door, seaweedfs)
+    storage = factory()
+    storage.create_dialogue(DialogueInfo("refused"))
+    storage.append_turns("refused", [Turn("user", "before")])
+    reopened = flaky_door.close_for(1.5)  # longer than obstore's own retries last (~0.5 s)
+    start = time.monotonic()
+    storage.append_turns("refused", [Turn("user", "during"), Turn("assistant", "the outage")])
+    waited = time.monotonic() - start
+    reopened.join()
+    assert waited >= 1.0  # it really waited for the door to open again
+    assert "refused the connection" in caplog.text
+    flaky_door.close_for(1.5)
+    assert [i.id for i in storage.list_dialogues()] == ["refused"]  # reads retry too
+    contents = [t.content for t in factory().load_dialogue("refused").turns]
+    assert contents == ["before", "during", "the outage"]  # each turn exactly once
+
+
+@pytest.mark.s3
+def test_connections_refused_for_too_long_fail_clearly_in_bounded_time(
+    seaweedfs: SeaweedFS, flaky_door: FlakyDoor
+) -> None:
+    import time
+
+    factory = through(flaky_door, seaweedfs, connect_retry="1.5")
+    storage = factory()
+    storage.create_dialogue(DialogueInfo("gone"))
+    reopened = flaky_door.close_for(6)
+    start = time.monotonic()
+    with pytest.raises(StorageError, match="did not answer"):
+        storage.append_turns("gone", [Turn("user", "lost?")])
+    assert 1.5 <= time.monotonic() - start < 5
+    reopened.join()
+    assert factory().load_dialogue("gone").turns == ()  # refused requests stored nothing
+
+
+def test_connect_retry_option_is_checked() -> None:
+    assert config().connect_retry == 10.0
+    assert config(connect_retry="0").connect_retry == 0.0
+    assert config(env={**S3_ENV, "HYPOTEZ_TIMEOUT": "2"}).connect_retry == 2.0  # at most timeout
+    for bad in ("soon", "-1", "nan"):
+        with pytest.raises(ConfigError, match="connect_retry"):
+            config(connect_retry=bad)

@@ -146,6 +146,9 @@ def test_assistants_lifecycle_and_chat_with_one(aimock_env: Aimock, tmp_path: Pa
         ("coder", "Coder", "gpt-4o"),
         ("poet", "Poet", None),
     ]
+    plain = hypotez_cli("assistants")  # no command: the list, like `hypotez models`
+    assert plain.returncode == 0
+    assert [line.split()[0] for line in plain.stdout.splitlines()] == ["coder", "poet"]
 
     result = hypotez_cli("chat", "--assistant", "poet", input="Hello, how are you?\n/exit\n")
     assert result.returncode == 0, result.stderr

@@ -20,9 +20,13 @@ def _storage() -> Any:
     return open_storage(settings.storage, settings, get_plugin_manager().registry)
 
 
-@click.group()
-def assistants() -> None:
-    """List, add, remove and import assistant presets."""
+@click.group(invoke_without_command=True)
+@click.pass_context
+def assistants(ctx: click.Context) -> None:
+    """List, add, remove and import assistant presets (no command: list them)."""
+    # `hypotez assistants` alone lists, as `hypotez models` does; help is behind --help.
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_)
 
 
 @assistants.command("list")

@@ -8,9 +8,6 @@ Runs the file storage in a temporary folder and the S3 storage against a Seaweed
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,13 +21,14 @@ from _common import header, interleaved, median
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from hypotez import DialogueInfo, Storage, Turn
-from hypotez.conformance import StorageFactory, check_batches
+from hypotez.conformance import StorageFactory, check_batches, writer_processes
 from hypotez_test_servers.seaweedfs import SeaweedFS
 
 ROUNDS = 150
 SHORT_DIALOGUES = 15  # appends rotate over these, so each grows only from 10 to 30 turns
 WRITERS = 8
 APPENDS_PER_WRITER = 40
+WRITER_TIMEOUT = 300.0
 
 
 def exchange(n: int) -> list[Turn]:
@@ -95,37 +93,31 @@ def latency(factory: StorageFactory) -> dict[str, Any]:
 def writers(factory: StorageFactory) -> dict[str, Any]:
     """8 processes append to one dialogue at once; wall time from 'go' to the last ack."""
     factory().create_dialogue(DialogueInfo("shared"))
-    env = {**os.environ, **factory.env}
-    procs = []
-    for w in range(WRITERS):
-        job = {
-            "factory": factory.to_json(),
-            "dialogue": "shared",
-            "writer": w,
-            "appends": APPENDS_PER_WRITER,
-            "batch": 2,
-            "pad": 20,
-            "job": False,
-        }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "hypotez.conformance", json.dumps(job)],
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
+    # Bounded waits: a stuck writer fails the run after WRITER_TIMEOUT s instead of hanging it,
+    # and every writer is killed on the way out whatever happens.
+    with writer_processes(WRITER_TIMEOUT) as spawn:
+        procs = [
+            spawn(
+                factory,
+                {
+                    "dialogue": "shared",
+                    "writer": w,
+                    "appends": APPENDS_PER_WRITER,
+                    "batch": 2,
+                    "pad": 20,
+                    "job": False,
+                },
             )
-        )
-    for proc in procs:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    start = time.perf_counter()
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    for proc in procs:
-        proc.communicate(timeout=600)
-        assert proc.returncode == 0
+            for w in range(WRITERS)
+        ]
+        for proc in procs:
+            proc.expect("ready")
+        start = time.perf_counter()
+        for proc in procs:
+            proc.send("go")
+        for proc in procs:
+            proc.finish()
+            assert proc.proc.returncode == 0, proc.stderr()
     wall = time.perf_counter() - start
     order = check_batches(factory().load_dialogue("shared"), 2)
     stored = sum(len(v) for v in order.values())

@@ -45,11 +45,12 @@ import importlib
 import json
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,7 +74,13 @@ from hypotez.models import (
 )
 from hypotez.protocols import Storage
 
-__all__ = ["StorageConformance", "StorageFactory"]
+__all__ = [
+    "StorageConformance",
+    "StorageFactory",
+    "WriterProcess",
+    "check_batches",
+    "writer_processes",
+]
 
 #: Text that has broken storages before: every plane of Unicode, RTL, combining marks, emoji
 #: with joiners, quotes, backslashes, newlines, a NUL, and JSON-looking content.
@@ -171,28 +178,111 @@ def check_batches(dialogue: Dialogue, size: int) -> dict[int, list[int]]:
     return order
 
 
-def _spawn_writer(factory: StorageFactory, job: Mapping[str, Any]) -> subprocess.Popen[str]:
-    env = {**os.environ, **factory.env}
-    payload = json.dumps({"factory": factory.to_json(), **job})
-    return subprocess.Popen(
-        [sys.executable, "-m", "hypotez.conformance", payload],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-    )
+class WriterProcess:
+    """A child process running :func:`_writer_main`, read without ever blocking unboundedly.
+
+    Two threads drain its stdout (into a queue of lines) and stderr, so a chatty or stuck child
+    can neither fill a pipe and stall, nor make the test wait forever: every wait has a
+    deadline, after which the child is killed and the test fails with what it printed.
+    """
+
+    def __init__(self, factory: StorageFactory, job: Mapping[str, Any], timeout: float) -> None:
+        self.timeout = timeout
+        payload = json.dumps({"factory": factory.to_json(), **job})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hypotez.conformance", payload],
+            env={**os.environ, **factory.env},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        ]
+        for thread in self._readers:
+            thread.start()
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)  # end of output
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self._stderr.extend(self.proc.stderr)
+
+    def stderr(self) -> str:
+        return "".join(self._stderr)[-4000:]
+
+    def _fail(self, why: str) -> None:
+        self.kill()
+        pytest.fail(f"writer process (pid {self.proc.pid}) {why}; its stderr:\n{self.stderr()}")
+
+    def read_line(self) -> str | None:
+        """The next line it prints (None once it closed its output), within ``timeout``."""
+        try:
+            return self.lines.get(timeout=self.timeout)
+        except queue.Empty:
+            self._fail(f"printed nothing for {self.timeout:.0f} s")
+            raise  # not reached: pytest.fail raises
+
+    def expect(self, expected: str) -> None:
+        line = self.read_line()
+        if line != expected:
+            self._fail(f"said {line!r} instead of {expected!r}")
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> list[str]:
+        """Wait for it to exit (within ``timeout``); every line it printed that was not read."""
+        try:
+            self.proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self._fail(f"did not exit within {self.timeout:.0f} s")
+        rest = []
+        try:
+            while (line := self.lines.get(timeout=10)) is not None:  # None: end of output
+                rest.append(line)
+        except queue.Empty:
+            self._fail("exited but its output never ended")
+        self._readers[1].join(timeout=10)
+        return rest
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
 
 
-def _expect_line(proc: subprocess.Popen[str], expected: str, timeout: float = 120.0) -> None:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = proc.stdout.readline()
-    if line.strip() != expected:
-        proc.kill()
-        _out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-        pytest.fail(f"writer process said {line!r} instead of {expected!r}; stderr:\n{err}")
+@contextlib.contextmanager
+def writer_processes(timeout: float) -> Iterator[Callable[..., WriterProcess]]:
+    """Start writer processes with ``spawn(factory, job)``; all are killed on the way out."""
+    started: list[WriterProcess] = []
+
+    def spawn(factory: StorageFactory, job: Mapping[str, Any]) -> WriterProcess:
+        writer = WriterProcess(factory, job, timeout)
+        started.append(writer)
+        return writer
+
+    try:
+        yield spawn
+    finally:
+        for writer in started:
+            writer.kill()
 
 
 # -- the suite ------------------------------------------------------------------------------
@@ -207,6 +297,9 @@ class StorageConformance:
     writer_processes: int = 4
     appends_per_writer: int = 30
     batch_size: int = 3
+    #: The longest a writer process may stay silent (or take to exit) before it is killed and
+    #: the test fails: the process tests never hang.
+    writer_timeout: float = 300.0
 
     # -- what a subclass provides --------------------------------------------------------
     @pytest.fixture
@@ -457,30 +550,31 @@ class StorageConformance:
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
         storage.create_dialogue(DialogueInfo("shared"))
-        procs = [
-            _spawn_writer(
-                storage_factory,
-                {
-                    "dialogue": "shared",
-                    "writer": w,
-                    "appends": self.appends_per_writer,
-                    "batch": self.batch_size,
-                    "pad": 200,
-                    "job": True,
-                },
-            )
-            for w in range(self.writer_processes)
-        ]
-        for proc in procs:  # every child has opened the storage: now they start together
-            _expect_line(proc, "ready")
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        for proc in procs:
-            out, err = proc.communicate(timeout=600)
-            assert proc.returncode == 0, f"writer exited with {proc.returncode}:\n{out}\n{err}"
-            assert out.split().count("ack") == self.appends_per_writer
+        with writer_processes(self.writer_timeout) as spawn:
+            procs = [
+                spawn(
+                    storage_factory,
+                    {
+                        "dialogue": "shared",
+                        "writer": w,
+                        "appends": self.appends_per_writer,
+                        "batch": self.batch_size,
+                        "pad": 200,
+                        "job": True,
+                    },
+                )
+                for w in range(self.writer_processes)
+            ]
+            for proc in procs:  # every child has opened the storage: now they start together
+                proc.expect("ready")
+            for proc in procs:
+                proc.send("go")
+            for proc in procs:
+                lines = proc.finish()
+                assert proc.proc.returncode == 0, (
+                    f"writer exited with {proc.proc.returncode}:\n{lines}\n{proc.stderr()}"
+                )
+                assert [line.split()[0] for line in lines].count("ack") == self.appends_per_writer
         first = storage.load_dialogue("shared")
         order = check_batches(first, self.batch_size)
         # Every batch of every writer exactly once, each writer's batches in its own order.
@@ -503,28 +597,29 @@ class StorageConformance:
         storage.create_dialogue(DialogueInfo("killed"))
         acknowledged: dict[int, int] = {}
         for round_ in range(3):
-            proc = _spawn_writer(
-                storage_factory,
-                {
-                    "dialogue": "killed",
-                    "writer": round_,
-                    "appends": 100_000,
-                    "batch": 4,
-                    "pad": 60_000,  # big batches: the kill most likely lands inside a write
-                    "job": False,
-                },
-            )
-            _expect_line(proc, "ready")
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            for _ in range(5 + round_ * 3):
-                line = proc.stdout.readline()
-                assert line.startswith("ack"), f"writer said {line!r}"
-            os.kill(proc.pid, signal.SIGKILL)
-            rest, _err = proc.communicate(timeout=60)
+            with writer_processes(self.writer_timeout) as spawn:
+                proc = spawn(
+                    storage_factory,
+                    {
+                        "dialogue": "killed",
+                        "writer": round_,
+                        "appends": 100_000,
+                        "batch": 4,
+                        "pad": 60_000,  # big batches: the kill most likely lands inside a write
+                        "job": False,
+                    },
+                )
+                proc.expect("ready")
+                proc.send("go")
+                for _ in range(5 + round_ * 3):
+                    line = proc.read_line()
+                    assert line is not None and line.startswith("ack"), (
+                        f"writer said {line!r}; stderr:\n{proc.stderr()}"
+                    )
+                os.kill(proc.proc.pid, signal.SIGKILL)
+                rest = proc.finish()
             # Acks printed before the kill but not read yet count as acknowledged too.
-            acknowledged[round_] = 5 + round_ * 3 + rest.split().count("ack")
+            acknowledged[round_] = 5 + round_ * 3 + [x.split()[0] for x in rest].count("ack")
             dialogue = storage.load_dialogue("killed")  # still loads
             order = check_batches(dialogue, 4)
             for writer, count in acknowledged.items():

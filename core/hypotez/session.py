@@ -75,6 +75,34 @@ def _check_choices(**choices: Any) -> None:
             )
 
 
+def _check_options(
+    model: object, temperature: object, max_tokens: object, json_schema: object, extra: object
+) -> None:
+    """Refuse bad request options here, before any backend (or a paid request) sees them."""
+    import math
+    from collections.abc import Mapping as MappingABC
+
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InputError(f"model must be a non-empty model name, not {model!r}.")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not math.isfinite(temperature)
+        or temperature < 0
+    ):
+        raise InputError(f"temperature must be a number >= 0, not {temperature!r}.")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise InputError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}.")
+    if json_schema is not None and not isinstance(json_schema, MappingABC):
+        raise InputError(
+            f"json_schema must be a JSON schema as a dict, not {type(json_schema).__name__}."
+        )
+    if extra is not None and not isinstance(extra, MappingABC):
+        raise InputError(f"extra must be a dict of backend options, not {type(extra).__name__}.")
+
+
 class _Base:
     """What the sync and async sessions share: settings, lazy backends, dialogue state."""
 
@@ -256,8 +284,11 @@ class _Base:
         json_schema: Mapping[str, Any] | None,
         extra: Mapping[str, Any] | None,
     ) -> tuple[list[Message], ChatOptions]:
-        if not isinstance(message, str) or not message.strip():
+        if not isinstance(message, str):
+            raise InputError(f"The message must be text (str), not {type(message).__name__}.")
+        if not message.strip():
             raise InputError("The message is empty: ask something.")
+        _check_options(model, temperature, max_tokens, json_schema, extra)
         instruction = system if system is not None else self.system
         messages = [Message("system", instruction)] if instruction else []
         messages.extend(t.to_message() for t in self.history if t.role != "system")

@@ -256,6 +256,32 @@ def test_a_backend_that_is_neither_a_name_nor_a_backend_is_refused(
         Session(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"temperature": "hot"}, "temperature must be"),
+        ({"temperature": -0.5}, "temperature must be"),
+        ({"temperature": float("nan")}, "temperature must be"),
+        ({"max_tokens": 0}, "max_tokens must be"),
+        ({"max_tokens": "5"}, "max_tokens must be"),
+        ({"max_tokens": True}, "max_tokens must be"),
+        ({"json_schema": "object"}, "json_schema must be"),
+        ({"model": 5}, "model must be"),
+        ({"extra": ["seed"]}, "extra must be"),
+    ],
+)
+def test_bad_request_options_are_refused_before_the_chat_call(
+    home: Path, kwargs: dict, match: str
+) -> None:
+    paid = _Paid()
+    with Session(chat=paid) as s:
+        with pytest.raises(InputError, match=match):
+            s.ask("hello", **kwargs)
+        with pytest.raises(InputError, match="must be text"):
+            s.ask(5)  # type: ignore[arg-type]
+    assert paid.calls == 0
+
+
 def test_list_models(home: Path) -> None:
     with Session(chat="echo") as s:
         assert [m.id for m in s.list_models()] == ["echo-1", "echo-2"]
@@ -263,7 +289,10 @@ def test_list_models(home: Path) -> None:
 
 @pytest.mark.parametrize("message", ["", "   ", None, 5])
 def test_empty_or_non_text_message_is_refused(home: Path, message: object) -> None:
-    with Session(chat="echo") as s, pytest.raises(InputError, match="message is empty"):
+    with (
+        Session(chat="echo") as s,
+        pytest.raises(InputError, match=r"message is empty|message must be text"),
+    ):
         s.ask(message)  # type: ignore[arg-type]
 
 

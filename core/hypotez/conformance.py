@@ -512,6 +512,84 @@ class StorageConformance:
         assert storage.get_record("two", "same-id") == {"from": "two", "текст": "ü"}
         assert storage.list_records("three") == []
 
+    def test_collections_and_record_ids_are_listed(self, storage: Storage) -> None:
+        storage.save_job(JobRecord("ftjob-1"))
+        storage.save_assistant(Assistant("helper", "Helper"))
+        # Records of other collections, without an "id" field: only their key names them.
+        storage.put_record("notes", "n-2", {"text": "без id"})
+        storage.put_record("notes", "n-1", {"text": "first"})
+        storage.put_record("notes.v2", "only", {})
+        collections = storage.list_collections()
+        assert collections == sorted(collections)
+        missing = {"assistants", "jobs", "notes", "notes.v2"} - set(collections)
+        assert not missing, (
+            f"list_collections() returned {collections}, without {sorted(missing)}: override "
+            "Storage.list_collections() so that `hypotez storage copy` copies every collection."
+        )
+        assert storage.list_record_ids("notes") == ["n-1", "n-2"], (
+            "list_record_ids() must name every record by its id, even one without an 'id' "
+            "field: override Storage.list_record_ids()."
+        )
+        assert storage.list_record_ids("jobs") == ["ftjob-1"]
+        assert storage.list_record_ids("assistants") == ["helper"]
+        assert storage.list_record_ids("never-used") == []
+        storage.delete_record("notes", "n-1")
+        assert storage.list_record_ids("notes") == ["n-2"]
+
+    def test_copy_to_a_file_storage_and_back_loses_nothing(
+        self, storage: Storage, tmp_path: Any
+    ) -> None:
+        from hypotez.cli.storage import copy_storage
+
+        for n in range(3):
+            storage.create_dialogue(
+                DialogueInfo(
+                    f"copy-{n}", title=f"Диалог {n}", created=datetime(2024, 1, 1 + n, tzinfo=UTC)
+                )
+            )
+            for m in range(n * 2):
+                storage.append_turns(
+                    f"copy-{n}",
+                    [
+                        _turn(UNICODE_SAMPLES[m % len(UNICODE_SAMPLES)]),
+                        _turn(f"ответ {m}", "assistant"),
+                    ],
+                )
+        storage.save_job(JobRecord("ftjob-copy", description="копия"))
+        storage.save_assistant(Assistant("copier", "Копир 😀"))
+        storage.put_record("notes", "no-id-field", {"text": "ü"})
+
+        def snapshot(where: Storage) -> dict[str, Any]:
+            return {
+                "dialogues": [where.load_dialogue(i.id) for i in where.list_dialogues()],
+                "records": {
+                    c: {r: where.get_record(c, r) for r in where.list_record_ids(c)}
+                    for c in where.list_collections()
+                    if where.list_record_ids(c)
+                },
+            }
+
+        original = snapshot(storage)
+        assert set(original["records"]) == {"assistants", "jobs", "notes"}
+        files = StorageFactory((tmp_path / "copy-target").as_uri())()
+        try:
+            report = copy_storage(storage, files)
+            assert report["dialogues"] == {"copied": 3}
+            assert snapshot(files) == original
+            # Empty the storage under test, then copy everything back into it.
+            for info in storage.list_dialogues():
+                storage.delete_dialogue(info.id)
+            for collection in storage.list_collections():
+                for record_id in storage.list_record_ids(collection):
+                    storage.delete_record(collection, record_id)
+            assert snapshot(storage) == {"dialogues": [], "records": {}}
+            copy_storage(files, storage)
+            assert snapshot(storage) == original
+            again = copy_storage(files, storage)  # repeating it changes nothing
+            assert again["dialogues"] == {"identical": 3} and again["turns_written"] == 0
+        finally:
+            files.close()
+
     # -- async twins ------------------------------------------------------------------------
     def test_async_methods_match_the_sync_ones(self, storage: Storage) -> None:
         async def scenario() -> tuple[Dialogue, list[DialogueInfo]]:
@@ -717,6 +795,7 @@ class StorageConformance:
             lambda: storage.get_record(bad_id, "ok"),
             lambda: storage.delete_record("jobs", bad_id),
             lambda: storage.list_records(bad_id),
+            lambda: storage.list_record_ids(bad_id),
         ]
         for call in calls:
             with pytest.raises(InputError):

@@ -233,6 +233,26 @@ class Storage(Backend):
     def delete_record(self, collection: str, record_id: str) -> None:
         """Remove one record. Unknown id: DialogueNotFoundError (a KeyError)."""
 
+    def list_collections(self) -> list[str]:
+        """The names of the record collections, sorted: at least every one that holds a record.
+
+        ``hypotez storage copy`` copies each of them. The default names only the collections
+        the typed helpers below use, ``["assistants", "jobs"]``: a storage that keeps records
+        in other collections must override it (the conformance suite checks it does).
+        """
+        return ["assistants", "jobs"]
+
+    def list_record_ids(self, collection: str) -> list[str]:
+        """The ids of every record of ``collection``, sorted (empty if there is none).
+
+        The default reads the records and takes their ``"id"`` field, which the typed helpers
+        always write; a storage whose records may lack it must override this (the conformance
+        suite checks records without one).
+        """
+        return sorted(
+            r["id"] for r in self.list_records(collection) if isinstance(r.get("id"), str)
+        )
+
     # -- typed helpers on top of records ----------------------------------------------
     def save_job(self, job: JobRecord) -> None:
         self.put_record("jobs", job.id, job.to_dict())

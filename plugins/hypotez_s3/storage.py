@@ -503,6 +503,39 @@ class S3Storage(Storage):
             if b is not None
         ]
 
+    async def alist_collections(self) -> list[str]:
+        import obstore
+
+        await self._check_bucket()
+        try:
+            listing = await self._call(
+                lambda: obstore.list_with_delimiter_async(self._store, layout.RECORDS)
+            )
+        except Exception as exc:
+            raise self._error(exc, "list record collections", layout.RECORDS) from exc
+        for meta in listing["objects"]:
+            log.warning("Ignoring foreign object %s", self.where(meta["path"]))
+        names = []
+        for folder in listing["common_prefixes"]:
+            name = folder[len(layout.RECORDS) :].rstrip("/")
+            try:
+                names.append(validate_id(name, "collection"))
+            except ValueError:
+                log.warning("Ignoring foreign folder %s/", self.where(folder.rstrip("/")))
+        return sorted(names)
+
+    async def alist_record_ids(self, collection: str) -> list[str]:
+        folder = layout.records_dir(collection)
+        await self._check_bucket()
+        ids = []
+        for key in await self._list(folder, "list records"):
+            record_id = layout.parse_record(key, folder)
+            if record_id is None:
+                log.warning("Ignoring foreign object %s", self.where(key))
+            else:
+                ids.append(record_id)
+        return sorted(ids)
+
     async def adelete_record(self, collection: str, record_id: str) -> None:
         import obstore
 
@@ -545,6 +578,12 @@ class S3Storage(Storage):
 
     def delete_record(self, collection: str, record_id: str) -> None:
         runner.run(self.adelete_record(collection, record_id))
+
+    def list_collections(self) -> list[str]:
+        return runner.run(self.alist_collections())
+
+    def list_record_ids(self, collection: str) -> list[str]:
+        return runner.run(self.alist_record_ids(collection))
 
 
 def _record(data: Any) -> dict[str, Any]:

@@ -51,6 +51,8 @@ def populate(storage: Storage) -> None:
     storage.save_job(JobRecord("ftjob-1", description="первая", created=start, status="succeeded"))
     storage.save_job(JobRecord("ftjob-2", description="second", created=start + timedelta(days=1)))
     storage.save_assistant(Assistant("helper", "Помощник", instructions="Отвечай по-русски."))
+    # An app's own collection, whose records carry no "id" field: copied all the same.
+    storage.put_record("app.notes", "note-1", {"text": "заметка 😀"})
 
 
 def snapshot(storage: Storage) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def snapshot(storage: Storage) -> dict[str, Any]:
         "dialogues": [storage.load_dialogue(i.id) for i in storage.list_dialogues()],
         "jobs": storage.list_jobs(),
         "assistants": storage.list_assistants(),
+        "notes": {
+            r: storage.get_record("app.notes", r) for r in storage.list_record_ids("app.notes")
+        },
     }
 
 
@@ -87,6 +92,7 @@ def test_copy_file_to_s3_and_back_loses_nothing_and_is_idempotent(
     assert code == 0
     assert "Dialogues: 4 copied, 0 completed, 0 already there, 0 refused" in out
     assert "Records jobs: 2 copied" in out and "Records assistants: 1 copied" in out
+    assert "Records app.notes: 1 copied" in out  # found without --collection
     assert snapshot(aws_env()) == original
 
     code, out, _ = run_cli(capsys, "storage", "copy", aws_env.url, back.url)
@@ -156,3 +162,32 @@ def test_copy_to_itself_is_refused(
 ) -> None:
     code, _, err = run_cli(capsys, "storage", "copy", file_factory.url, file_factory.url)
     assert code == 2 and "same storage" in err
+
+
+def test_copy_from_a_storage_that_cannot_list_collections_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, file_factory: StorageFactory
+) -> None:
+    from hypotez.cli.storage import copy_storage
+    from hypotez_files.storage import FileStorage
+
+    class OldPlugin(FileStorage):  # as if it had never overridden the new listing methods
+        list_collections = Storage.list_collections
+        list_record_ids = Storage.list_record_ids
+
+    source = OldPlugin(tmp_path / "old")
+    populate(source)
+    target = file_factory()
+    report = copy_storage(source, target)
+    err = capsys.readouterr().err
+    assert "cannot list its record collections" in err and "--collection" in err
+    assert set(report["records"]) == {"assistants", "jobs"}
+    assert target.list_record_ids("app.notes") == []  # not found, and the user was told
+    # Named explicitly, the collection is read, but its records have no "id" field to name them
+    # by: reported as not copied (exit code 1 in the CLI), never dropped silently.
+    report = copy_storage(source, target, ["app.notes"])
+    assert report["records"]["app.notes"] == {"unreadable": 1}
+    assert "1 app.notes record(s)" in capsys.readouterr().err
+    source.put_record("app.notes", "note-2", {"id": "note-2", "text": "with an id"})
+    report = copy_storage(source, target, ["app.notes"])
+    assert report["records"]["app.notes"] == {"unreadable": 1, "copied": 1}
+    assert target.get_record("app.notes", "note-2")["text"] == "with an id"

@@ -1,5 +1,8 @@
 """``hypotez storage copy SRC DST``: move every dialogue and record between two storages.
 
+Every record collection SRC lists (:meth:`~hypotez.Storage.list_collections`) is copied, each
+record under its own id (:meth:`~hypotez.Storage.list_record_ids`).
+
 Safe to repeat: a dialogue already in DST with the same header and turns is skipped; one whose
 turns are a prefix of the source's (an interrupted copy) is completed; any other dialogue or
 record that differs in DST is refused and reported, never overwritten. Exit code 1 if anything
@@ -19,8 +22,6 @@ if TYPE_CHECKING:
     from hypotez.models import Dialogue
     from hypotez.protocols import Storage
 
-#: Collections the core itself keeps (job ids, the assistants catalog).
-DEFAULT_COLLECTIONS = ("jobs", "assistants")
 #: Turns per append when writing a copied dialogue (a resumable unit of work).
 CHUNK = 500
 
@@ -54,13 +55,29 @@ def copy_dialogue(src: Dialogue, dst: Storage) -> tuple[str, int]:
 
 
 def copy_records(src: Storage, dst: Storage, collection: str) -> Counter[str]:
-    from hypotez.errors import DialogueNotFoundError
+    """Copy one collection record by record, under the same ids; one bad record stops none."""
+    from hypotez.errors import CorruptDataError, DialogueNotFoundError
+    from hypotez.protocols import Storage as BaseStorage
 
     counts: Counter[str] = Counter()
-    for record in src.list_records(collection):
-        record_id = record.get("id")
-        if not isinstance(record_id, str):
-            click.echo(f"Skipping a {collection} record without an 'id' field.", err=True)
+    ids = src.list_record_ids(collection)
+    if type(src).list_record_ids is BaseStorage.list_record_ids:
+        # The protocol's default names records by their "id" field: count the ones it misses.
+        unnamed = len(src.list_records(collection)) - len(ids)
+        if unnamed > 0:
+            click.echo(
+                f"Not copied: {unnamed} {collection} record(s) of {src.url} without an 'id' "
+                "field (its storage plugin cannot list record ids).",
+                err=True,
+            )
+            counts["unreadable"] += unnamed
+    for record_id in ids:
+        try:
+            record = src.get_record(collection, record_id)
+        except DialogueNotFoundError:
+            continue  # deleted since the listing
+        except CorruptDataError as exc:
+            click.echo(f"Unreadable, not copied: {exc}", err=True)
             counts["unreadable"] += 1
             continue
         try:
@@ -79,8 +96,23 @@ def copy_records(src: Storage, dst: Storage, collection: str) -> Counter[str]:
     return counts
 
 
-def copy_storage(src: Storage, dst: Storage, collections: Iterable[str]) -> dict[str, Any]:
-    """Copy everything; returns the counts per outcome."""
+def collections_of(src: Storage, extra: Iterable[str] = ()) -> list[str]:
+    """Every collection of ``src`` (as it lists them), plus ``extra``, sorted."""
+    from hypotez.protocols import Storage as BaseStorage
+
+    if type(src).list_collections is BaseStorage.list_collections and not extra:
+        click.echo(
+            f"Note: the storage of {src.url} cannot list its record collections, so only "
+            f"{', '.join(src.list_collections())} are copied; name others with --collection.",
+            err=True,
+        )
+    return sorted({*src.list_collections(), *extra})
+
+
+def copy_storage(
+    src: Storage, dst: Storage, extra_collections: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Copy every dialogue and every record collection; returns the counts per outcome."""
     from hypotez.errors import CorruptDataError
 
     dialogues: Counter[str] = Counter()
@@ -101,6 +133,7 @@ def copy_storage(src: Storage, dst: Storage, collections: Iterable[str]) -> dict
                 err=True,
             )
         dialogues[outcome] += 1
+    collections = collections_of(src, extra_collections)
     records = {name: dict(copy_records(src, dst, name)) for name in collections}
     return {"dialogues": dict(dialogues), "turns_written": turns, "records": records}
 
@@ -117,7 +150,8 @@ def storage() -> None:
     "--collection",
     "collections",
     multiple=True,
-    help="A record collection to copy besides jobs and assistants (repeatable).",
+    help="A record collection to copy even if SRC does not list it (repeatable; only needed "
+    "for a storage plugin that cannot list its collections).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def copy(src: str, dst: str, collections: tuple[str, ...], as_json: bool) -> int:
@@ -130,8 +164,7 @@ def copy(src: str, dst: str, collections: tuple[str, ...], as_json: bool) -> int
         raise click.UsageError("SRC and DST are the same storage.")
     source, target = _open(src), _open(dst)
     try:
-        names = list(dict.fromkeys([*DEFAULT_COLLECTIONS, *collections]))
-        report = copy_storage(source, target, names)
+        report = copy_storage(source, target, collections)
     finally:
         source.close()
         target.close()

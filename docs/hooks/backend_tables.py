@@ -2,7 +2,7 @@
 
 A page holds a marker such as ``<!-- backends: sentiment -->``; at build time it becomes a table
 of every backend that a plugin shipped *with hypotez* registers for that capability (name, plugin,
-what it is, whether it is picked when nothing is named), linking each to its page under
+what it is, whether it is picked when nothing is named; for storages, the URL scheme), linking each to its page under
 ``docs/backends/`` when that page exists. Third-party plugins installed in the build environment
 are left out: the table documents hypotez, not the machine that built the site.
 """
@@ -40,12 +40,16 @@ def render_table(capability: str, docs_dir: Path, page_dir: str = "") -> str:
     ]
     if not regs:
         return f"*No built-in {capability} backend is registered yet.*"
-    rows = ["| Backend | Plugin | What it is | Default order |", "| --- | --- | --- | --- |"]
+    last = "Chosen for" if capability == "storage" else "Default order"
+    rows = [f"| Backend | Plugin | What it is | {last} |", "| --- | --- | --- | --- |"]
     for reg in sorted(regs, key=lambda r: (-r.priority, r.name)):
         page = page_for(reg.plugin, reg.name, docs_dir)
         up = "../" * page_dir.count("/") if page_dir else ""
         name = f"[`{reg.name}`]({up}{page})" if page else f"`{reg.name}`"
-        order = f"priority {reg.priority}" + (", when available" if reg.available else "")
+        if capability == "storage":  # chosen by the URL's scheme, never by priority
+            order = f"`{reg.name}://` URLs"
+        else:
+            order = f"priority {reg.priority}" + (", when available" if reg.available else "")
         rows.append(f"| {name} | `{reg.plugin}` | {reg.description or '—'} | {order} |")
     return "\n".join(rows)
 

@@ -117,6 +117,10 @@ class Settings:
                 values[key], sources[key] = env[env_name], env_name
             elif key in file_values and key not in _SECRET:
                 values[key], sources[key] = file_values[key], f"{key} in {str(path)!r}"
+                if key not in _NUMBERS and not isinstance(values[key], str):
+                    raise ConfigError(
+                        f'{sources[key]} = {values[key]!r} must be a string, e.g. {key} = "...".'
+                    )
         for key, cast in _NUMBERS.items():
             if key in values:
                 values[key] = _positive(values[key], cast, sources[key])

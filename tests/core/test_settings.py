@@ -141,3 +141,10 @@ def test_a_relative_home_is_taken_from_the_working_directory(
     assert s.home == tmp_path / "data"
     assert s.storage == (tmp_path / "data").as_uri()
     assert Settings.load(env={}, home="other").storage == (tmp_path / "other").as_uri()
+
+
+def test_a_non_string_name_in_the_file_is_refused_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    cfg = write(tmp_path / "etc" / "hypotez.toml", "chat = 5\n")
+    with pytest.raises(ConfigError, match=r"chat in .*hypotez\.toml.* = 5 must be a string"):
+        Settings.load(config_file=cfg, env={}, home=tmp_path)

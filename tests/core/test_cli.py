@@ -287,3 +287,11 @@ def test_a_plugin_adds_commands_but_cannot_replace_one() -> None:
     pm.add_plugin(Hijacks(), "hijacker")
     with pytest.raises(PluginError, match=r"'hijacker' adds the command 'ask'.*'hypotez'"):
         build_cli()
+
+
+def test_export_to_an_unwritable_place_is_one_line_naming_the_file(home: Path) -> None:
+    created = hypotez_cli("ask", "--chat", "echo", "hi")
+    dialogue_id = created.stderr.rsplit("dialogue: ", 1)[1].strip(" ]\n")
+    result = hypotez_cli("dialogues", "export", dialogue_id, "-o", "/proc/hypotez-export.md")
+    assert result.returncode == 1 and "/proc/hypotez-export.md" in result.stderr
+    assert "Traceback" not in result.stderr

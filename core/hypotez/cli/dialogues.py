@@ -94,7 +94,10 @@ def export(dialogue_id: str, fmt: str, output: str | None) -> None:
     with _storage() as storage:
         text = export_dialogue(storage.load_dialogue(dialogue_id), fmt)
     if output:
-        atomic_write_text(output, text)
+        try:
+            atomic_write_text(output, text)
+        except OSError as exc:
+            raise click.FileError(output, hint=exc.strerror or str(exc)) from None
         click.echo(f"Wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

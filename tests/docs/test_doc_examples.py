@@ -45,9 +45,13 @@ SERVICES = {"aimock", "s3", "example-plugin"}
 #: Pages whose every code block is still skipped, with what their owner must change. Each is an
 #: expected failure until then; one that starts running blocks fails here until it is removed.
 ALL_SKIPPED_FOR_NOW: dict[str, str] = {
-    "seed-api.md": "run it with <!-- tests: aimock --> and an image path that exists",
+    "seed-api.md": 'give its skip the reason "tested in tests/openai/test_seed_api.py"',
     "backends/openai.md": "replace its skip marker with <!-- tests: aimock -->",
 }
+#: A skip whose reason names the test that runs the block instead: accepted when that test
+#: exists and names the page.
+TESTED_IN = re.compile(r"tested in (tests/[\w/]+\.py)")
+ROOT = DOCS.parent
 #: The bucket the docs' S3 examples use.
 S3_BUCKET = "my-bucket"
 
@@ -130,16 +134,25 @@ def test_page_examples(
         _provide(service, request, monkeypatch)
     hypotez.get_plugin_manager().add_plugin(FakeChatPlugin(), "docs-fake-chat")
     document = SYBIL.parse(page)
+    name = page.relative_to(DOCS).as_posix()
     ran, skipped = 0, []
     for example in document.examples():
         try:
             example.evaluate()
         except unittest.SkipTest as skip:
-            skipped.append(f"line {example.line}: {skip}")
+            elsewhere = TESTED_IN.search(str(skip))
+            if elsewhere is None:
+                skipped.append(f"line {example.line}: {skip}")
+                continue
+            test = ROOT / elsewhere.group(1)
+            assert test.is_file(), f"{name} line {example.line}: {test} does not exist"
+            assert page.name in test.read_text(encoding="utf-8"), (
+                f"{name} line {example.line}: {elsewhere.group(1)} does not mention {page.name}"
+            )
+            ran += 1
         else:
             # A skip directive evaluates fine too; only a code block that ran counts.
             ran += not isinstance(example.region.evaluator, Skipper)
-    name = page.relative_to(DOCS).as_posix()
     if name in ALL_SKIPPED_FOR_NOW:
         assert not ran, f"{name} runs its examples now: remove it from ALL_SKIPPED_FOR_NOW"
         pytest.xfail(f"{name}: every example is skipped ({skipped}); {ALL_SKIPPED_FOR_NOW[name]}")

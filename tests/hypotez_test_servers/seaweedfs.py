@@ -13,11 +13,17 @@ Fixtures:
 metrics...). Every ``-*.port`` flag gets a free port so that several servers, and other test
 runs on the same machine, never collide. It also creates ``/tmp/seaweedfs-*-<port>.sock`` files
 that outlive it; teardown removes the ones belonging to our ports.
+
+Nothing is left behind: every server is stopped in a ``finally`` (a failing test included), the
+server gets SIGKILL if the process that started it dies (``PR_SET_PDEATHSIG``: a pytest killed
+by a CI timeout takes it along), and the session fixture first removes socket files that no
+server listens on any more (left by such a kill).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import importlib.metadata
 import os
@@ -61,6 +67,43 @@ _PORT_FLAGS = (
     "metricsPort",
 )
 _GRPC_OFFSET = 10000
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook that makes the child get SIGKILL when pytest dies (Linux ``prctl``).
+
+    The server runs in its own session (so a Ctrl+C reaches pytest first); without this, a
+    pytest killed by SIGKILL or a CI timeout would leave it running. The function is looked up
+    here, in the parent: the hook only calls it.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return hook
+
+
+_DIE_WITH_PARENT = _parent_death_signal()
+
+
+def remove_stale_sockets() -> list[str]:
+    """Remove ``/tmp/seaweedfs-*.sock`` files nothing listens on (left by killed servers)."""
+    removed = []
+    for path in glob.glob("/tmp/seaweedfs-*.sock"):
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(path)
+            except ConnectionRefusedError:  # no server behind it: a leftover
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed.append(path)
+            except OSError:
+                pass  # not ours to judge (permissions, not a socket...)
+    return removed
 
 
 def weed_binary() -> str:
@@ -185,6 +228,7 @@ class SeaweedFS:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl+C in pytest must not reach it first
+                preexec_fn=_DIE_WITH_PARENT,  # but it must not outlive pytest either
             )
         finally:
             out.close()
@@ -261,20 +305,29 @@ class SeaweedFS:
     def stop(self, *, graceful: bool = False) -> None:
         """Stop the server (SIGKILL unless ``graceful``) and remove its socket files."""
         proc = self.process
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM if graceful else signal.SIGKILL)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+        try:
+            if proc is not None and proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
-        self.process = None
-        for port in self.ports.values():
-            for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+                    os.killpg(proc.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=15)
+            self.process = None
+        finally:  # the socket files go even if the process would not die
+            for path in self.socket_files():
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+
+    def socket_files(self) -> list[str]:
+        """The ``/tmp/seaweedfs-*-<port>.sock`` files of this server's ports."""
+        return [
+            path
+            for port in self.ports.values()
+            for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock")
+        ]
 
     @property
     def running(self) -> bool:
@@ -291,6 +344,7 @@ class SeaweedFS:
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """One SeaweedFS for the whole session, with the bucket :data:`BUCKET`."""
+    remove_stale_sockets()
     server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
     server.start()
     try:
@@ -312,5 +366,11 @@ def start_seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     try:
         yield start
     finally:
-        for server in started:
-            server.stop()
+        errors = []
+        for server in started:  # every one, even if stopping another failed
+            try:
+                server.stop()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]

@@ -191,3 +191,20 @@ def test_copy_from_a_storage_that_cannot_list_collections_says_so(
     report = copy_storage(source, target, ["app.notes"])
     assert report["records"]["app.notes"] == {"unreadable": 1, "copied": 1}
     assert target.get_record("app.notes", "note-2")["text"] == "with an id"
+
+
+def test_copy_to_the_same_folder_spelled_differently_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "store"
+    code, _, err = run_cli(capsys, "storage", "copy", str(folder), folder.as_uri() + "/")
+    assert code == 2 and "same storage" in err and str(folder) in err
+
+
+def test_copy_from_an_empty_or_mistyped_source_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = (tmp_path / "typo").as_uri()
+    code, out, err = run_cli(capsys, "storage", "copy", missing, (tmp_path / "dst").as_uri())
+    assert code == 0 and "0 copied" in out
+    assert f"Nothing to copy: {missing} holds no dialogues and no records." in err

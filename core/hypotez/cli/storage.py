@@ -164,10 +164,15 @@ def copy(src: str, dst: str, collections: tuple[str, ...], as_json: bool) -> int
         raise click.UsageError("SRC and DST are the same storage.")
     source, target = _open(src), _open(dst)
     try:
+        if source.url == target.url:  # the same place, spelled differently (a path, a slash...)
+            raise click.UsageError(f"SRC and DST are the same storage ({source.url}).")
         report = copy_storage(source, target, collections)
     finally:
         source.close()
         target.close()
+    if not report["dialogues"] and not any(report["records"].values()):
+        # Not an error (an empty storage copies fine), but most often a mistyped SRC.
+        click.echo(f"Nothing to copy: {source.url} holds no dialogues and no records.", err=True)
     if as_json:
         echo_json(report)
     else:

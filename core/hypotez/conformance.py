@@ -32,8 +32,15 @@ never changed by hypotez.
 
 Concurrency tests start real processes (``python -m hypotez.conformance``) that each open the
 storage themselves from the factory's URL, so they test exactly what separate hosts would do.
+Every wait on a child is bounded (``writer_timeout`` seconds of silence, then it is killed and
+the test fails with its stderr), and every child is killed when its test ends, passed or not.
 Class attributes (``many_dialogues``, ``writer_processes``...) scale the tests. The suite needs
 only pytest: async methods are driven with ``asyncio.run``.
+
+Besides dialogues and records, the suite checks ``list_collections()`` and ``list_record_ids()``
+(the protocol's defaults only know the typed helpers' collections and records with an ``"id"``
+field: override them) and copies the storage to a file storage and back with
+``hypotez storage copy``'s code.
 """
 
 from __future__ import annotations

@@ -30,6 +30,11 @@ def test_neutral_band_is_a_plugin_option(plugin_manager, make_settings):
     assert mixed.label == "neutral"
 
 
+def test_installing_it_does_not_change_the_default_analyzer(plugin_manager, make_settings):
+    with hypotez.Session(settings=make_settings(), plugin_manager=plugin_manager) as session:
+        assert session.analyzer.name != "emoji"
+
+
 def test_a_bare_string_is_refused(plugin_manager, make_settings):
     analyzer = plugin_manager.registry.build("sentiment", "emoji", make_settings())
     with pytest.raises(hypotez.InputError, match="list of texts"):

@@ -27,7 +27,12 @@ def _sqlite(settings: Settings, url: str) -> Any:
 
 @hookimpl
 def register_sentiment_analyzers(register: Register) -> None:
-    register("emoji", _emoji, description="emoji and emoticons: 😀 positive, 😞 negative")
+    # With no priority (0) it would become the default analyzer wherever TextBlob, VADER and e5
+    # are missing, ahead of the word lists (keywords, -100); emoji alone miss "not good", so it
+    # ranks last and is used only when named.
+    register(
+        "emoji", _emoji, priority=-200, description="emoji and emoticons: 😀 positive, 😞 negative"
+    )
 
 
 @hookimpl

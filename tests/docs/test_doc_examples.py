@@ -119,9 +119,10 @@ def _provide(service: str, request: pytest.FixtureRequest, monkeypatch: pytest.M
         for name, value in s3.env().items():
             monkeypatch.setenv(name, value)
     elif service == "example-plugin":
-        monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN_SRC))
-        plugin = importlib.import_module("hypotez_example_plugin")
-        hypotez.get_plugin_manager().add_plugin(plugin, "example")
+        pm = hypotez.get_plugin_manager()
+        if not pm.has_plugin("example"):  # unless `pip install -e` put it in this venv already
+            monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN_SRC))
+            pm.add_plugin(importlib.import_module("hypotez_example_plugin"), "example")
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.relative_to(DOCS).as_posix())

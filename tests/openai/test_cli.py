@@ -51,6 +51,36 @@ def test_chat_keeps_the_dialogue_and_streams(aimock_env: Aimock) -> None:
     assert "user: My name is Ada." in shown.stdout
 
 
+def test_chat_survives_a_failed_request_and_stores_only_what_was_answered(
+    aimock_env: Aimock,
+) -> None:
+    aimock_env.queue_error(429, "slow down")  # the first request fails even after 0 retries
+    result = hypotez_cli(
+        "chat",
+        "--no-stream",
+        input="Hello, how are you?\nHello, how are you?\n/exit\n",
+        HYPOTEZ_MAX_RETRIES="0",
+    )
+    # The chat went on; the exit code still tells a script that a request failed.
+    assert result.returncode == 1, result.stderr
+    assert "429" in result.stderr and "send it again" in result.stderr
+    assert result.stdout.count("I am doing great") == 1
+    _first, second = aimock_env.chat_requests()
+    # The failed message is not in the history sent next.
+    assert second["messages"] == [{"role": "user", "content": "Hello, how are you?"}]
+    dialogue_id = result.stderr.rsplit("Dialogue saved as ", 1)[1].split()[0]
+    shown = hypotez_cli("dialogues", "show", dialogue_id).stdout
+    assert shown.count("user:") == 1 and shown.count("assistant:") == 1
+
+
+def test_chat_ends_on_a_wrong_key(aimock_env: Aimock) -> None:
+    result = hypotez_cli(
+        "chat", input="Hello, how are you?\nagain\n", OPENAI_API_KEY="sk-wrong-0123456789"
+    )
+    assert result.returncode == 1 and result.stderr.count("rejected the API key") == 1
+    assert "send it again" not in result.stderr  # retrying a wrong key cannot help
+
+
 def test_chat_ends_at_end_of_input_and_new_starts_afresh(aimock_env: Aimock) -> None:
     result = hypotez_cli("chat", "--no-stream", input="Hello, how are you?\n/new\nSecond start\n")
     assert result.returncode == 0, result.stderr

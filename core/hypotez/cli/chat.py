@@ -8,6 +8,26 @@ from hypotez.cli.common import ask_and_print, sentiment_text, session
 HELP = "Commands: /exit (or /quit, Ctrl-D) to leave, /new to start a new dialogue, /help."
 
 
+def _passing_errors() -> tuple[type[Exception], ...]:
+    """Failures of one request that need not end the conversation (the session stores
+    nothing for a failed ask, so the dialogue stays consistent and the user can resend)."""
+    from hypotez.errors import (
+        BackendConnectionError,
+        BackendTimeoutError,
+        ContextLengthError,
+        RateLimitError,
+        ServerError,
+    )
+
+    return (
+        RateLimitError,
+        ServerError,
+        BackendTimeoutError,
+        BackendConnectionError,
+        ContextLengthError,
+    )
+
+
 @click.command()
 @click.option("--chat", "chat_name", help="Chat backend name [env: HYPOTEZ_CHAT].")
 @click.option("--model", help="Model name [env: HYPOTEZ_MODEL].")
@@ -31,7 +51,11 @@ def chat(
     max_tokens: int | None,
     stream: bool,
 ) -> None:
-    """Talk with the model; every turn is stored with its sentiment. /exit to leave."""
+    """Talk with the model; every turn is stored with its sentiment. /exit to leave.
+
+    A request that fails for a passing reason (rate limit, server error, timeout, dropped
+    connection, context too long) is reported and the chat goes on; the exit code is then 1.
+    """
     with session(
         chat=chat_name,
         sentiment=analyzer,
@@ -44,6 +68,8 @@ def chat(
             f"Chatting with {s.chat_backend.name} ({s.model or 'default model'}). {HELP}", err=True
         )
         kwargs = {"temperature": temperature, "max_tokens": max_tokens}
+        passing = _passing_errors()
+        failed = 0
         while True:
             try:
                 line = click.prompt(
@@ -64,11 +90,26 @@ def chat(
                 s.new_dialogue()
                 click.echo("Started a new dialogue.", err=True)
                 continue
-            reply = ask_and_print(s, text, stream=stream, **kwargs)
+            try:
+                reply = ask_and_print(s, text, stream=stream, **kwargs)
+            except passing as exc:
+                # A wrong key or an unknown model still ends the chat (run_guarded reports it):
+                # retrying those cannot help.
+                click.echo(err=True)
+                click.echo(f"Error: {exc}", err=True)
+                click.echo(
+                    "Nothing was stored for that message: send it again, or /exit.", err=True
+                )
+                failed += 1
+                continue
             if reply.sentiment is not None:
                 click.echo(f"[sentiment: {sentiment_text(reply.sentiment)}]", err=True)
         if s.dialogue_id:
             click.echo(f"Dialogue saved as {s.dialogue_id}", err=True)
+    if failed:
+        # The conversation went on, but a script must still learn that requests failed.
+        click.echo(f"{failed} request(s) failed during the chat.", err=True)
+        raise click.exceptions.Exit(1)
 
 
 def register(group: click.Group) -> None:

@@ -41,7 +41,11 @@ def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--model",
             help=f"Base model to fine-tune [default: {DEFAULT_MODEL}; env: HYPOTEZ_TRAINING_MODEL].",
         ),
-        click.option("--system", help="System instruction for examples that have none."),
+        click.option(
+            "--system",
+            help="System instruction for CSV rows and prompt/completion pairs that have none, "
+            "and for every dialogue (instead of its own); chat JSONL is used as written.",
+        ),
         click.option(
             "--dialogues", "use_dialogues", is_flag=True, help="Also train on the stored dialogues."
         ),

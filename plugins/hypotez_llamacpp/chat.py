@@ -293,6 +293,13 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
     try:
         llm = llama_cpp.Llama(**kwargs)
     except (ValueError, RuntimeError) as exc:
+        if "llama_context" in str(exc):  # the weights loaded; the window's buffers did not
+            window = f"n_ctx={config.n_ctx}" if config.n_ctx else "the model's full n_ctx (0)"
+            raise ConfigError(
+                f"llama.cpp loaded {str(local.path)!r} but could not create a context window "
+                f"of {window} tokens ({exc}); that is usually not enough memory for it. Lower "
+                "n_ctx with HYPOTEZ_LLAMACPP_N_CTX or [plugins.llamacpp] n_ctx (default 4096)."
+            ) from exc
         raise ConfigError(
             f"llama.cpp could not load the model {str(local.path)!r} ({local.source}): {exc}. "
             "Check that it is a complete GGUF file of an architecture this llama-cpp-python "

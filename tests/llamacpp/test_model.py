@@ -209,6 +209,21 @@ def test_a_gguf_llama_cpp_cannot_load_is_a_config_error(make_backend: Any, tmp_p
         )
 
 
+def test_a_context_window_too_big_for_memory_says_to_lower_n_ctx(
+    make_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What llama-cpp-python raises when the KV cache and compute buffers cannot be allocated
+    # (measured: n_ctx=10**7 asks for 97 GB); faked so the test allocates nothing.
+    import llama_cpp
+
+    def refuse(**kwargs: Any) -> None:
+        raise ValueError("Failed to create llama_context")
+
+    monkeypatch.setattr(llama_cpp, "Llama", refuse)
+    with pytest.raises(hypotez.ConfigError, match=r"n_ctx=1000000 .*HYPOTEZ_LLAMACPP_N_CTX"):
+        make_backend(n_ctx=1_000_000).load()
+
+
 def test_no_model_at_all_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(hypotez.ConfigError) as info:
         model.resolve_default(_config(tmp_path), bundle.parts_from_folder(tmp_path / "none"))

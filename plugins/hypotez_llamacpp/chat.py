@@ -278,7 +278,7 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
         raise MissingDependencyError("llamacpp", "llama_cpp", "local") from exc
     kwargs: dict[str, Any] = {
         "model_path": str(local.path),
-        "n_ctx": config.n_ctx,
+        "n_ctx": padded_n_ctx(config.n_ctx),
         "n_batch": config.n_batch,
         "n_threads": config.n_threads,
         "n_threads_batch": config.n_threads,
@@ -339,6 +339,21 @@ def _check_chat_format(name: str) -> None:
             "it, or unset it (HYPOTEZ_LLAMACPP_CHAT_FORMAT, [plugins.llamacpp] chat_format) to "
             "use the chat template inside the GGUF file."
         ) from exc
+
+
+#: llama.cpp rounds the context window up to a multiple of this.
+CTX_PAD = 256
+
+
+def padded_n_ctx(n_ctx: int) -> int:
+    """``n_ctx`` rounded up to llama.cpp's padding (0, "the model's own", stays 0).
+
+    llama.cpp pads the window it creates, but llama-cpp-python sizes its token buffer by the
+    number it was given: with n_ctx=64 the context holds 256 tokens and the buffer 64, and every
+    reply failed with "could not broadcast input array". Asking for the padded size keeps both
+    equal.
+    """
+    return n_ctx if n_ctx <= 0 else -(-n_ctx // CTX_PAD) * CTX_PAD
 
 
 def _token_text(llm: Any, token: int) -> str:

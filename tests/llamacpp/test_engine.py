@@ -211,6 +211,26 @@ def test_context_overflow_says_what_to_do(backend: Any) -> None:
     assert backend.chat(history[-1:], GREEDY).text
 
 
+@pytest.mark.parametrize("n_ctx", [64, 300])
+def test_a_window_that_is_not_a_multiple_of_256_works_up_to_its_padded_size(
+    make_backend: Any, n_ctx: int
+) -> None:
+    # llama.cpp pads the window to a multiple of 256; the backend asks for that size, so the
+    # prompt check and llama-cpp-python's token buffer agree (n_ctx=64 used to fail every reply).
+    backend = make_backend(n_ctx=n_ctx)
+    assert backend.chat(HISTORY, GREEDY).usage.completion_tokens >= 1
+    padded = 256 if n_ctx == 64 else 512
+    assert backend.llama.n_ctx() == len(backend.llama.input_ids) == padded
+    # A prompt longer than the number asked for, but inside the padded window, is answered
+    # (it used to overflow llama-cpp-python's buffer: "could not broadcast input array").
+    long = [Message("user", "word " * (30 if n_ctx == 64 else 70))]
+    assert n_ctx < backend.count_tokens(long) < padded - 64
+    reply = backend.chat(long, ChatOptions(max_tokens=64, temperature=0))
+    assert reply.usage.prompt_tokens + reply.usage.completion_tokens <= padded
+    with pytest.raises(hypotez.ContextLengthError, match=f"holds {padded} tokens"):
+        backend.chat([Message("user", "word " * padded)], GREEDY)
+
+
 def test_context_window_is_configurable(make_backend: Any) -> None:
     history = [Message("user", "word " * 200)]
     reply = make_backend(n_ctx=1024).chat(history, GREEDY)

@@ -309,6 +309,9 @@ class FlakyDoor:
             self.port = int(probe.getsockname()[1])
         self._conns: list[Any] = []
         self._lock = threading.Lock()
+        #: The next request containing these bytes reaches the server, but its answer is lost.
+        self.lose_answer_to: bytes | None = None
+        self.lost_answers = 0
         self._listener: Any = None
         self._open()
 
@@ -337,15 +340,26 @@ class FlakyDoor:
             server = socket.create_connection(("127.0.0.1", self.upstream))
             with self._lock:
                 self._conns += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            cut = threading.Event()  # set: the server's answer on this connection is lost
+            for a, b, up in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, up, cut), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: Any, dst: Any) -> None:
+    def _pump(self, src: Any, dst: Any, up: bool, cut: threading.Event) -> None:
         import contextlib
+        import socket
 
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
+                if up and self.lose_answer_to is not None and self.lose_answer_to in data:
+                    with self._lock:
+                        if self.lose_answer_to is not None:
+                            self.lose_answer_to = None
+                            cut.set()  # before the request goes on: its answer cannot pass
+                if not up and cut.is_set():
+                    self.lost_answers += 1  # the server did the work; the client never hears
+                    for sock in (src, dst):
+                        sock.shutdown(socket.SHUT_RDWR)
+                    break
                 dst.sendall(data)
         for sock in (src, dst):
             with contextlib.suppress(OSError):
@@ -436,3 +450,26 @@ def test_connect_retry_option_is_checked() -> None:
     for bad in ("soon", "-1", "nan"):
         with pytest.raises(ConfigError, match="connect_retry"):
             config(connect_retry=bad)
+
+
+@pytest.mark.s3
+def test_an_append_whose_answer_was_lost_is_stored_once(
+    seaweedfs: SeaweedFS, flaky_door: FlakyDoor
+) -> None:
+    factory = through(flaky_door, seaweedfs)
+    storage: Any = factory()
+    storage.create_dialogue(DialogueInfo("lost"))
+    storage.append_turns("lost", [Turn("user", "first")])
+    folder = f"{storage.config.prefix}/dialogues/lost/turns/"
+    # The PUT of the next append is stored by the server, but the client never gets the answer:
+    # obstore sends it again, the server answers 412 (the object exists), and the storage must
+    # recognise its own object by its write id rather than append the turns a second time.
+    flaky_door.lose_answer_to = f"PUT /{storage.config.bucket}/{folder}".encode()
+    storage.append_turns("lost", [Turn("user", "once"), Turn("assistant", "only once")])
+    assert flaky_door.lost_answers == 1
+    contents = [t.content for t in factory().load_dialogue("lost").turns]
+    assert contents == ["first", "once", "only once"]
+    assert keys(seaweedfs, storage, "dialogues/lost/turns/") == [
+        "dialogues/lost/turns/000000000000.json",
+        "dialogues/lost/turns/000000000001.json",
+    ]

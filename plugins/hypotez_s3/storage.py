@@ -34,6 +34,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from hypotez import (
@@ -380,7 +381,7 @@ class S3Storage(Storage):
 
     async def _write_segment(self, dialogue_id: str, first: int, last: int) -> None:
         keys = [layout.turn_key(dialogue_id, seq) for seq in range(first, last + 1)]
-        blobs = await self._bounded([lambda k=k: self._get(k, "compact a dialogue") for k in keys])
+        blobs = await self._bounded([partial(self._get, k, "compact a dialogue") for k in keys])
         batches = []
         for seq, key, blob in zip(range(first, last + 1), keys, blobs, strict=True):
             if blob is None:
@@ -414,7 +415,7 @@ class S3Storage(Storage):
             else:
                 tail.append(k)
         keys = [layout.segment_key(dialogue_id, a, b) for a, b in chain] + tail
-        blobs = await self._bounded([lambda k=k: self._get(k, "load a dialogue") for k in keys])
+        blobs = await self._bounded([partial(self._get, k, "load a dialogue") for k in keys])
         turns: list[Turn] = []
         for k, blob, span in zip(keys, blobs, chain + [None] * len(tail), strict=True):
             if blob is None:
@@ -425,7 +426,7 @@ class S3Storage(Storage):
             if span is None:
                 turns.extend(self._parse(k, blob[0], _turns, "a hypotez append"))
             else:
-                turns.extend(self._parse(k, blob[0], lambda d, s=span: _segment(d, s), "a segment"))
+                turns.extend(self._parse(k, blob[0], partial(_segment, span=span), "a segment"))
         return Dialogue(info, turns)
 
     async def alist_dialogues(self) -> list[DialogueInfo]:
@@ -448,7 +449,7 @@ class S3Storage(Storage):
             except ValueError:
                 log.warning("Ignoring foreign folder %s/", self.where(folder.rstrip("/")))
         blobs = await self._bounded(
-            [lambda i=i: self._get(layout.info_key(i), "list dialogues") for i in ids]
+            [partial(self._get, layout.info_key(i), "list dialogues") for i in ids]
         )
         infos = []
         for dialogue_id, blob in zip(ids, blobs, strict=True):
@@ -496,7 +497,7 @@ class S3Storage(Storage):
                 log.warning("Ignoring foreign object %s", self.where(key))
             else:
                 keys.append(key)
-        blobs = await self._bounded([lambda k=k: self._get(k, "list records") for k in keys])
+        blobs = await self._bounded([partial(self._get, k, "list records") for k in keys])
         return [
             self._parse(k, b[0], _record, "a hypotez record")
             for k, b in zip(keys, blobs, strict=True)

@@ -1,4 +1,8 @@
-"""The whole fine-tuning flow over real HTTP: aimock's /v1/files and /v1/fine_tuning/jobs."""
+"""The whole fine-tuning flow over real HTTP: aimock's /v1/files and /v1/fine_tuning/jobs.
+
+These tests run the Python API example of docs/backends/training.md (gather, prepare,
+raise_for_errors, submit, wait) step by step, with data files written by each test.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ analyses sentiment never loads a chat model.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 
 import attrs
 from hypotez.backends import open_storage
-from hypotez.errors import InputError
+from hypotez.errors import HypotezError, InputError
 from hypotez.images import load_image
 from hypotez.models import (
     Assistant,
@@ -43,6 +44,19 @@ from hypotez.protocols import (
     texts_of,
 )
 from hypotez.settings import Settings
+
+
+@contextlib.contextmanager
+def _keeps_reply() -> Iterator[None]:
+    """Tell the user where the reply is when sentiment or storage fails after it arrived."""
+    try:
+        yield
+    except HypotezError as exc:
+        exc.add_note(
+            "The model's reply was received and is kept in session.last_reply; "
+            "it was not stored in the dialogue."
+        )
+        raise
 
 
 def new_dialogue_id() -> str:
@@ -390,20 +404,23 @@ class Session(_Base):
         yield ReplyChunk("", self._complete(message, final, analyzer))
 
     def _complete(self, message: str, reply: Reply, analyzer: str | None) -> Reply:
-        sentiments = (
-            self.get_analyzer(analyzer).analyze([message, reply.text])
-            if self.sentiment_enabled or analyzer
-            else None
-        )
-        reply, turns = self._turns(message, reply, sentiments)
-        if self.store:
-            with self._lock:
-                if self.dialogue_id is None:
-                    info = self._info_for_new()
-                    self.storage.create_dialogue(info)
-                    self.dialogue_id = info.id
-                self.storage.append_turns(self.dialogue_id, turns)
-        elif self.dialogue_id is None:
+        self.last_reply = reply  # kept if what follows fails: the reply may have been paid for
+        with _keeps_reply():
+            sentiments = (
+                self.get_analyzer(analyzer).analyze([message, reply.text])
+                if self.sentiment_enabled or analyzer
+                else None
+            )
+            reply, turns = self._turns(message, reply, sentiments)
+            self.last_reply = reply
+            if self.store:
+                with self._lock:
+                    if self.dialogue_id is None:
+                        info = self._info_for_new()
+                        self.storage.create_dialogue(info)
+                        self.dialogue_id = info.id
+                    self.storage.append_turns(self.dialogue_id, turns)
+        if not self.store and self.dialogue_id is None:
             self.dialogue_id = new_dialogue_id()
         self._remember(turns, reply)
         return reply
@@ -513,22 +530,25 @@ class AsyncSession(_Base):
         yield ReplyChunk("", await self._complete(message, final, analyzer))
 
     async def _complete(self, message: str, reply: Reply, analyzer: str | None) -> Reply:
-        sentiments = (
-            await self.get_analyzer(analyzer).aanalyze([message, reply.text])
-            if self.sentiment_enabled or analyzer
-            else None
-        )
-        reply, turns = self._turns(message, reply, sentiments)
-        if self.store:
-            # Without this lock, asks run together with gather() would each see no dialogue yet
-            # and create one apiece, scattering one conversation over several dialogues.
-            async with self._store_lock():
-                if self.dialogue_id is None:
-                    info = self._info_for_new()
-                    await self.storage.acreate_dialogue(info)
-                    self.dialogue_id = info.id
-                await self.storage.aappend_turns(self.dialogue_id, turns)
-        elif self.dialogue_id is None:
+        self.last_reply = reply  # kept if what follows fails: the reply may have been paid for
+        with _keeps_reply():
+            sentiments = (
+                await self.get_analyzer(analyzer).aanalyze([message, reply.text])
+                if self.sentiment_enabled or analyzer
+                else None
+            )
+            reply, turns = self._turns(message, reply, sentiments)
+            self.last_reply = reply
+            if self.store:
+                # Without this lock, asks run together with gather() would each see no dialogue
+                # yet and create one apiece, scattering one conversation over several dialogues.
+                async with self._store_lock():
+                    if self.dialogue_id is None:
+                        info = self._info_for_new()
+                        await self.storage.acreate_dialogue(info)
+                        self.dialogue_id = info.id
+                    await self.storage.aappend_turns(self.dialogue_id, turns)
+        if not self.store and self.dialogue_id is None:
             self.dialogue_id = new_dialogue_id()
         self._remember(turns, reply)
         return reply

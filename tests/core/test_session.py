@@ -364,3 +364,30 @@ def test_assistant_presets(home: Path) -> None:
         assert s.dialogue.info.assistant_id == "poet"
         with pytest.raises(InputError, match=r"Unknown assistant 'ghost'.*poet"):
             s.use_assistant("ghost")
+
+
+def test_a_reply_survives_a_storage_failure_in_last_reply(home: Path) -> None:
+    from hypotez_files.storage import FileStorage
+
+    class FullDisk(FileStorage):
+        def append_turns(self, dialogue_id: str, turns: object) -> None:
+            raise hypotez.StorageError("No space left on device.")
+
+    with Session(chat="echo", sentiment="shouty", storage=FullDisk(home)) as s:
+        with pytest.raises(hypotez.StorageError) as info:
+            s.ask("Keep this!")
+        assert "kept in session.last_reply" in "\n".join(info.value.__notes__)
+        assert s.last_reply is not None and json.loads(s.last_reply.text)["last"] == "Keep this!"
+        assert s.last_reply.sentiment is not None
+        assert s.history == []  # memory agrees with storage: the turn was not stored
+
+
+async def test_a_reply_survives_a_sentiment_failure_too(home: Path) -> None:
+    class Broken(hypotez.SentimentAnalyzer):
+        def analyze(self, texts: object) -> list[hypotez.Sentiment]:
+            raise hypotez.BackendError("analyzer crashed")
+
+    async with AsyncSession(chat="echo", sentiment=Broken()) as s:
+        with pytest.raises(hypotez.BackendError):
+            await s.ask("hello")
+        assert s.last_reply is not None and json.loads(s.last_reply.text)["last"] == "hello"

@@ -37,7 +37,9 @@ the test fails with its stderr), and every child is killed when its test ends, p
 Class attributes (``many_dialogues``, ``writer_processes``...) scale the tests. The suite needs
 only pytest: async methods are driven with ``asyncio.run``.
 
-Besides dialogues and records, the suite checks ``list_collections()`` and ``list_record_ids()``
+It also checks ``update_record()``: alone, from threads, and from processes that all add 1 to one
+counter (the protocol's default, a get then a put, loses updates there: override it with a
+locked or conditional read-change-write). Besides dialogues and records, the suite checks ``list_collections()`` and ``list_record_ids()``
 (the protocol's defaults only know the typed helpers' collections and records with an ``"id"``
 field: override them) and copies the storage to a file storage and back with
 ``hypotez storage copy``'s code.
@@ -303,6 +305,8 @@ class StorageConformance:
     #: Concurrent writer processes and how many batches each appends.
     writer_processes: int = 4
     appends_per_writer: int = 30
+    #: How many times each writer process adds 1 to a shared counter with update_record().
+    updates_per_writer: int = 25
     batch_size: int = 3
     #: The longest a writer process may stay silent (or take to exit) before it is killed and
     #: the test fails: the process tests never hang.
@@ -630,7 +634,76 @@ class StorageConformance:
         order = check_batches(storage.load_dialogue("threads"), 2)
         assert order == {w: list(range(15)) for w in range(4)}
 
+    def test_update_record_changes_what_is_stored_and_returns_it(self, storage: Storage) -> None:
+        seen: list[dict[str, Any] | None] = []
+
+        def add_one(current: dict[str, Any] | None) -> dict[str, Any]:
+            seen.append(current)
+            count = 0 if current is None else current["count"]
+            return {**(current or {"text": "счётчик 😀"}), "count": count + 1}
+
+        assert storage.update_record("counters", "c-1", add_one) == {
+            "text": "счётчик 😀",
+            "count": 1,
+        }
+        assert seen == [None]  # no record yet: change() is told so
+        assert storage.update_record("counters", "c-1", add_one)["count"] == 2
+        assert seen[-1] == {"text": "счётчик 😀", "count": 1}
+        assert storage.get_record("counters", "c-1") == {"text": "счётчик 😀", "count": 2}
+        # An exception in change() stores nothing.
+        with pytest.raises(ZeroDivisionError):
+            storage.update_record("counters", "c-1", lambda current: {"count": 1 // 0})
+        assert storage.get_record("counters", "c-1")["count"] == 2
+        # Whatever update_record keeps to do its work never shows in a listing.
+        assert storage.list_records("counters") == [{"text": "счётчик 😀", "count": 2}]
+        assert storage.list_record_ids("counters") == ["c-1"]
+        assert "counters" in storage.list_collections()
+        assert storage.list_records("jobs") == []
+        storage.delete_record("counters", "c-1")
+        assert storage.list_record_ids("counters") == []
+        assert storage.update_record("counters", "c-1", add_one)["count"] == 1
+
+    def test_threads_updating_one_record_lose_nothing(self, storage: Storage) -> None:
+        def add(current: dict[str, Any] | None) -> dict[str, Any]:
+            return {"count": (current or {"count": 0})["count"] + 1}
+
+        def write(_: int) -> None:
+            for _ in range(10):
+                storage.update_record("counters", "threads", add)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(write, range(4)))
+        assert storage.get_record("counters", "threads") == {"count": 40}, (
+            "update_record() lost updates: the default (get_record then put_record) is not "
+            "atomic; override it with a locked or conditional read-change-write."
+        )
+
     # -- processes ------------------------------------------------------------------------
+    def test_concurrent_update_processes_lose_nothing(
+        self, storage: Storage, storage_factory: StorageFactory
+    ) -> None:
+        with writer_processes(self.writer_timeout) as spawn:
+            procs = [
+                spawn(storage_factory, {"counter": "shared", "updates": self.updates_per_writer})
+                for _ in range(self.writer_processes)
+            ]
+            for proc in procs:  # every child has opened the storage: now they start together
+                proc.expect("ready")
+            for proc in procs:
+                proc.send("go")
+            for proc in procs:
+                lines = proc.finish()
+                assert proc.proc.returncode == 0, (
+                    f"updater exited with {proc.proc.returncode}:\n{lines}\n{proc.stderr()}"
+                )
+                assert lines == ["done"], lines
+        expected = self.writer_processes * self.updates_per_writer
+        assert storage.get_record("counters", "shared") == {"count": expected}, (
+            f"{self.writer_processes} processes each added 1 {self.updates_per_writer} times "
+            "with update_record(): some updates were lost. The default (get_record then "
+            "put_record) is not atomic; override it with a locked or conditional write."
+        )
+
     def test_concurrent_writer_processes_lose_nothing(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
@@ -762,6 +835,7 @@ class StorageConformance:
             lambda: storage.get_record("jobs", "ftjob-bad"),
             storage.list_jobs,
             lambda: storage.put_record("jobs", "ftjob-bad", {"id": "ftjob-bad"}),
+            lambda: storage.update_record("jobs", "ftjob-bad", lambda _: {"id": "ftjob-bad"}),
         ):
             with pytest.raises(CorruptDataError) as caught:
                 call()
@@ -800,6 +874,8 @@ class StorageConformance:
             lambda: storage.put_record(bad_id, "ok", {"x": 1}),
             lambda: storage.get_record("jobs", bad_id),
             lambda: storage.get_record(bad_id, "ok"),
+            lambda: storage.update_record("jobs", bad_id, lambda _: {"x": 1}),
+            lambda: storage.update_record(bad_id, "ok", lambda _: {"x": 1}),
             lambda: storage.delete_record("jobs", bad_id),
             lambda: storage.list_records(bad_id),
             lambda: storage.list_record_ids(bad_id),
@@ -839,6 +915,8 @@ def _writer_main(argv: Sequence[str]) -> int:
     """Child process: open the storage, say ``ready``, wait for ``go``, append, ack each."""
     job = json.loads(argv[0])
     storage = StorageFactory.from_json(job["factory"])()
+    if "counter" in job:
+        return _updater_main(storage, job["counter"], int(job["updates"]))
     dialogue_id, writer = job["dialogue"], int(job["writer"])
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
@@ -851,6 +929,22 @@ def _writer_main(argv: Sequence[str]) -> int:
     if job.get("job"):
         storage.save_job(JobRecord(f"job-w{writer}", description=f"writer {writer}"))
     storage.close()
+    return 0
+
+
+def _add_one(current: dict[str, Any] | None) -> dict[str, Any]:
+    return {"count": (current or {"count": 0})["count"] + 1}
+
+
+def _updater_main(storage: Storage, record_id: str, updates: int) -> int:
+    """Child process: say ``ready``, wait for ``go``, add 1 to a counter ``updates`` times."""
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return 2
+    for _ in range(updates):
+        storage.update_record("counters", record_id, _add_one)
+    storage.close()
+    print("done", flush=True)
     return 0
 
 

@@ -5,6 +5,7 @@ Layout under the root folder::
     dialogues/<id>.jsonl           line 1: the header; then one line per append_turns() call
     dialogues/<id>.jsonl.torn      bytes cut off a crashed append, kept for inspection
     records/<collection>/<id>.json one JSON document per record
+    records/<collection>/.<id>.lock taken (``flock``) by ``update_record`` around its read-change-write
 
 Appending opens the file with ``O_APPEND`` under an exclusive ``flock`` and writes one line in
 one ``write()``: O(1) whatever the dialogue's length, serialised between processes. A writer
@@ -17,10 +18,11 @@ line in the middle would cost a full read, so an append may still add a line aft
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -217,17 +219,61 @@ class FileStorage(Storage):
     # -- records -------------------------------------------------------------------------
     def put_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
         path = self._record_path(collection, record_id)
-        # Replace a record, never data we cannot read: that is reported, and kept for repair.
+        body = _dumps(dict(data))
+        # Under the record's lock, so a replace cannot land between an update_record's read and
+        # write (and be undone by it).
+        with self._record_lock(path):
+            # Replace a record, never data we cannot read: that is reported, and kept for repair.
+            try:
+                self._parse_record(path, path.read_bytes())
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageError(f"Cannot read record {str(path)!r}: {exc.strerror}.") from exc
+            try:
+                atomic_write_bytes(path, body)
+            except OSError as exc:
+                raise StorageError(f"Cannot write record {str(path)!r}: {exc.strerror}.") from exc
+
+    @contextlib.contextmanager
+    def _record_lock(self, path: Path) -> Iterator[None]:
+        """Hold the record's lock: writers of one record take turns, so none loses a change.
+
+        The lock file is never removed (unlinking it could leave two writers holding locks on
+        two different files). Its name starts with a dot and ends in .lock: listings skip it.
+        """
+        lock = path.with_name(f".{path.stem}.lock")
         try:
-            self._parse_record(path, path.read_bytes())
-        except FileNotFoundError:
-            pass
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StorageError(f"Cannot read record {str(path)!r}: {exc.strerror}.") from exc
+            raise StorageError(f"Cannot open lock file {str(lock)!r}: {exc.strerror}.") from exc
         try:
-            atomic_write_bytes(path, _dumps(dict(data)))
-        except OSError as exc:
-            raise StorageError(f"Cannot write record {str(path)!r}: {exc.strerror}.") from exc
+            with locked(fd):
+                yield
+        finally:
+            os.close(fd)
+
+    def update_record(
+        self,
+        collection: str,
+        record_id: str,
+        change: Callable[[dict[str, Any] | None], Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        path = self._record_path(collection, record_id)
+        with self._record_lock(path):  # read, change and write as one step
+            try:
+                current: dict[str, Any] | None = self._parse_record(path, path.read_bytes())
+            except FileNotFoundError:
+                current = None
+            except OSError as exc:
+                raise StorageError(f"Cannot read record {str(path)!r}: {exc.strerror}.") from exc
+            new = dict(change(current))
+            try:
+                atomic_write_bytes(path, _dumps(new))
+            except OSError as exc:
+                raise StorageError(f"Cannot write record {str(path)!r}: {exc.strerror}.") from exc
+        return new
 
     def get_record(self, collection: str, record_id: str) -> dict[str, Any]:
         path = self._record_path(collection, record_id)
@@ -259,6 +305,8 @@ class FileStorage(Storage):
             return []
         out = []
         for path in sorted(folder.glob("*.json")):
+            if not _is_id(path.stem, "record"):
+                continue  # a temporary file of a write in progress, or not hypotez's
             try:
                 out.append(self._parse_record(path, path.read_bytes()))
             except FileNotFoundError:

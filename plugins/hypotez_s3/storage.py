@@ -20,7 +20,9 @@ Layout: see :mod:`hypotez_s3.layout`. How the guarantees are kept:
   one, loads read the turn objects instead and a later append fills the gap.
 - **Records** are one object each; ``put_record`` reads the current object and replaces it
   with ``If-Match: <etag>`` (or creates it with ``If-None-Match: *``), retrying on conflict, and
-  refuses to replace an object that is not a hypotez record.
+  refuses to replace an object that is not a hypotez record. ``update_record`` does the same
+  read-change-write cycle, calling ``change`` again on the newer record after each 412, so
+  concurrent updates of one record all land (``ConflictError`` after ``MAX_ATTEMPTS``).
 - **Corrupt or foreign objects** are reported with their ``s3://`` address (an error for the
   dialogue or record they belong to, a log warning when listing) and never overwritten: every
   write to an existing key is conditional on what was read.
@@ -480,6 +482,34 @@ class S3Storage(Storage):
             f"Could not write {self.where(key)}: it kept changing under us; try again."
         )
 
+    async def aupdate_record(
+        self,
+        collection: str,
+        record_id: str,
+        change: Callable[[dict[str, Any] | None], Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """:meth:`update_record` natively: a conditional PUT on the ETag that was read.
+
+        If another writer replaced (or created) the record in between, the server answers 412
+        and ``change`` runs again on the newer record, at most ``MAX_ATTEMPTS`` times.
+        """
+        key = layout.record_key(collection, record_id)
+        await self._check_bucket()
+        for _ in range(MAX_ATTEMPTS):
+            got = await self._get(key, "update a record")
+            current: dict[str, Any] | None = None
+            mode: Any = "create"
+            if got is not None:  # a foreign object raises here: it is reported, never overwritten
+                current = self._parse(key, got[0], _record, "a hypotez record")
+                mode = {"e_tag": got[1]}
+            new = dict(change(current))
+            if await self._put(key, _dumps(new), mode, "update a record"):
+                return new
+        raise ConflictError(
+            f"Could not update {self.where(key)}: other writers kept changing it "
+            f"({MAX_ATTEMPTS} attempts); try again."
+        )
+
     async def aget_record(self, collection: str, record_id: str) -> dict[str, Any]:
         key = layout.record_key(collection, record_id)
         await self._check_bucket()
@@ -570,6 +600,14 @@ class S3Storage(Storage):
 
     def put_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
         runner.run(self.aput_record(collection, record_id, data))
+
+    def update_record(
+        self,
+        collection: str,
+        record_id: str,
+        change: Callable[[dict[str, Any] | None], Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        return runner.run(self.aupdate_record(collection, record_id, change))
 
     def get_record(self, collection: str, record_id: str) -> dict[str, Any]:
         return runner.run(self.aget_record(collection, record_id))

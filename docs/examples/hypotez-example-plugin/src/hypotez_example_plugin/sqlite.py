@@ -183,6 +183,22 @@ class SqliteStorage(Storage):
                 "INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (*key, json.dumps(dict(data)))
             )
 
+    def update_record(
+        self,
+        collection: str,
+        record_id: str,
+        change: Callable[[dict[str, Any] | None], Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        # Read and write in one BEGIN IMMEDIATE transaction: no other writer can come between.
+        key = self._key(collection, record_id)
+        with self._db(WRITE) as db:
+            row = db.execute(
+                "SELECT data FROM records WHERE collection = ? AND id = ?", key
+            ).fetchone()
+            new = dict(change(None if row is None else self._record(*key, row[0])))
+            db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (*key, json.dumps(new)))
+        return new
+
     def get_record(self, collection: str, record_id: str) -> dict[str, Any]:
         key = self._key(collection, record_id)
         with self._db() as db:

@@ -207,19 +207,26 @@ def stored_job(storage: Storage, job_id: str) -> JobRecord | None:
 
 
 def remember(storage: Storage, fresh: JobRecord) -> JobRecord:
-    """Save what the trainer just reported, keeping what only we know (description, meta)."""
-    old = stored_job(storage, fresh.id)
-    if old is not None:
-        fresh = attrs.evolve(
+    """Save what the trainer just reported, keeping what only we know (description, meta).
+
+    One :meth:`~hypotez.Storage.update_record` step: a description saved by another process
+    meanwhile (:func:`save_job_id`) is merged in, not overwritten.
+    """
+
+    def merge(current: dict[str, Any] | None) -> dict[str, Any]:
+        if current is None:
+            return fresh.to_dict()
+        old = JobRecord.from_dict(current)
+        return attrs.evolve(
             fresh,
             description=fresh.description or old.description,
             training_file=fresh.training_file or old.training_file,
             validation_file=fresh.validation_file or old.validation_file,
             fine_tuned_model=fresh.fine_tuned_model or old.fine_tuned_model,
             meta={**old.meta, **fresh.meta},
-        )
-    storage.save_job(fresh)
-    return fresh
+        ).to_dict()
+
+    return JobRecord.from_dict(storage.update_record(JOBS, validate_id(fresh.id, "job"), merge))
 
 
 def status(session: HasTrainer, job_id: str) -> JobRecord:
@@ -307,21 +314,23 @@ def save_job_id(
 ) -> JobRecord:
     """Remember ``job_id`` with ``description`` (the seed's ``save_job_id``), safely.
 
-    The job is saved as one record in the storage's ``jobs`` collection (merged with what is
-    already known about it), so two processes saving at once lose nothing. ``filename`` is the
+    The job is saved as one record in the storage's ``jobs`` collection, merged with what is
+    already known about it in one :meth:`~hypotez.Storage.update_record` step, so two processes
+    saving or refreshing it at once lose nothing. ``filename`` is the
     seed's JSON file: with ``export_dir`` a snapshot of every job record is also written there
     atomically (a convenience copy; the records are the source of truth).
     """
     validate_id(job_id, "job")
     if not isinstance(description, str):
         raise InputError("The job description must be text.")
-    old = stored_job(storage, job_id)
-    record = (
-        attrs.evolve(old, description=description)
-        if old
-        else JobRecord(id=job_id, description=description)
-    )
-    storage.save_job(record)
+
+    def describe(current: dict[str, Any] | None) -> dict[str, Any]:
+        if current is None:
+            return JobRecord(id=job_id, description=description).to_dict()
+        return attrs.evolve(JobRecord.from_dict(current), description=description).to_dict()
+
+    # One read-change-write step: a status refreshed by another process meanwhile is kept.
+    record = JobRecord.from_dict(storage.update_record(JOBS, job_id, describe))
     if export_dir is not None:
         export_jobs(storage, Path(export_dir) / filename)
     return record

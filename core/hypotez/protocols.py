@@ -182,7 +182,8 @@ class Storage(Backend):
     checks them, for any storage): appending costs O(1) in the dialogue's length; concurrent writers lose
     nothing and turns appended in one call stay together; a crash mid-write leaves the old
     or the new state; corrupt data is reported with its location and never overwritten; ids
-    are checked with :func:`hypotez.models.validate_id` before they touch a path or key.
+    are checked with :func:`hypotez.models.validate_id` before they touch a path or key;
+    :meth:`update_record` changes a record as one step (the default is not atomic: override it).
     """
 
     #: The URL this storage was opened with, e.g. ``file:///home/me/.local/share/hypotez``.

@@ -191,3 +191,22 @@ def test_assistants_lifecycle_and_chat_with_one(aimock_env: Aimock, tmp_path: Pa
     bad.write_text('[{"name": "x"}]')
     refused = hypotez_cli("assistants", "import", str(bad))
     assert refused.returncode == 2 and 'needs an "id"' in refused.stderr
+
+
+def test_concurrent_adds_of_one_assistant_id_let_exactly_one_win(home: Path) -> None:
+    exe = shutil.which("hypotez") or str(Path(sys.executable).with_name("hypotez"))
+    for round_ in range(3):
+        name = f"race{round_}"
+        procs = [
+            subprocess.Popen(
+                [exe, "assistants", "add", name, "--instructions", f"writer {i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(4)
+        ]
+        codes = sorted(p.wait(timeout=120) for p in procs)
+        for p in procs:
+            p.communicate()
+        assert codes == [0, 2, 2, 2], f"round {round_}: {codes}"

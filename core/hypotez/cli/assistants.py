@@ -6,6 +6,7 @@ An assistant is a name, instructions (the system message) and optionally a model
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -63,14 +64,8 @@ def add(
     replace: bool,
 ) -> None:
     """Add an assistant preset."""
-    from hypotez.errors import InputError
     from hypotez.models import Assistant
 
-    storage = _storage()
-    if not replace and any(a.id == assistant_id for a in storage.list_assistants()):
-        raise InputError(
-            f"An assistant {assistant_id!r} exists already: pass --replace to overwrite it."
-        )
     assistant = Assistant(
         id=assistant_id,
         name=name or assistant_id,
@@ -78,8 +73,24 @@ def add(
         model=model,
         description=description,
     )
-    storage.save_assistant(assistant)
+    _save(_storage(), assistant, replace)
     click.echo(f"Saved assistant {assistant.id}", err=True)
+
+
+def _save(storage: Any, assistant: Any, replace: bool) -> None:
+    """Save a preset; without ``replace``, refuse atomically if one with its id exists."""
+    from hypotez.errors import InputError
+
+    def create_only(current: Mapping[str, Any] | None) -> dict[str, Any]:
+        if current is not None and not replace:
+            raise InputError(
+                f"An assistant {assistant.id!r} exists already: pass --replace to overwrite it."
+            )
+        data: dict[str, Any] = assistant.to_dict()
+        return data
+
+    # One atomic check-and-write: two `add`s of one id at once cannot both succeed.
+    storage.update_record("assistants", assistant.id, create_only)
 
 
 @assistants.command()
@@ -114,7 +125,7 @@ def import_(file: str, replace: bool) -> None:
             f"{file!r} would overwrite existing assistant(s) {', '.join(clash)}: pass --replace."
         )
     for assistant in catalog:
-        storage.save_assistant(assistant)
+        _save(storage, assistant, replace)
     click.echo(f"Imported {len(catalog)} assistant(s) from {file}", err=True)
 
 

@@ -431,25 +431,30 @@ class S3Storage(Storage):
                 turns.extend(self._parse(k, blob[0], partial(_segment, span=span), "a segment"))
         return Dialogue(info, turns)
 
-    async def alist_dialogues(self) -> list[DialogueInfo]:
+    async def _list_folders(self, prefix: str, kind: str, action: str) -> list[str]:
+        """The valid ids of the folders directly under ``prefix``; anything else is foreign."""
         import obstore
 
         await self._check_bucket()
         try:
             listing = await self._call(
-                lambda: obstore.list_with_delimiter_async(self._store, layout.DIALOGUES)
+                lambda: obstore.list_with_delimiter_async(self._store, prefix)
             )
         except Exception as exc:
-            raise self._error(exc, "list dialogues", layout.DIALOGUES) from exc
+            raise self._error(exc, action, prefix) from exc
         for meta in listing["objects"]:
             log.warning("Ignoring foreign object %s", self.where(meta["path"]))
-        ids = []
+        names = []
         for folder in listing["common_prefixes"]:
-            name = folder[len(layout.DIALOGUES) :].rstrip("/")
+            name = folder[len(prefix) :].rstrip("/")
             try:
-                ids.append(validate_id(name))
+                names.append(validate_id(name, kind))
             except ValueError:
                 log.warning("Ignoring foreign folder %s/", self.where(folder.rstrip("/")))
+        return names
+
+    async def alist_dialogues(self) -> list[DialogueInfo]:
+        ids = await self._list_folders(layout.DIALOGUES, "dialogue", "list dialogues")
         blobs = await self._bounded(
             [partial(self._get, layout.info_key(i), "list dialogues") for i in ids]
         )
@@ -535,25 +540,9 @@ class S3Storage(Storage):
         ]
 
     async def alist_collections(self) -> list[str]:
-        import obstore
-
-        await self._check_bucket()
-        try:
-            listing = await self._call(
-                lambda: obstore.list_with_delimiter_async(self._store, layout.RECORDS)
-            )
-        except Exception as exc:
-            raise self._error(exc, "list record collections", layout.RECORDS) from exc
-        for meta in listing["objects"]:
-            log.warning("Ignoring foreign object %s", self.where(meta["path"]))
-        names = []
-        for folder in listing["common_prefixes"]:
-            name = folder[len(layout.RECORDS) :].rstrip("/")
-            try:
-                names.append(validate_id(name, "collection"))
-            except ValueError:
-                log.warning("Ignoring foreign folder %s/", self.where(folder.rstrip("/")))
-        return sorted(names)
+        return sorted(
+            await self._list_folders(layout.RECORDS, "collection", "list record collections")
+        )
 
     async def alist_record_ids(self, collection: str) -> list[str]:
         folder = layout.records_dir(collection)

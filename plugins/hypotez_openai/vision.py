@@ -5,6 +5,7 @@ the seed's ``describe_image_by_requests``). Both send the body built by
 
 from __future__ import annotations
 
+import abc
 import random
 import threading
 import time
@@ -46,16 +47,6 @@ class _VisionBase(VisionBackend):
             max_tokens_field=self.config.max_tokens_field,
         )
 
-
-class OpenAIVision(_VisionBase):
-    """Describe an image with a vision-capable chat model through the SDK."""
-
-    name = "openai"
-
-    def __init__(self, config: Config, *, http_client: Any = None) -> None:
-        super().__init__(config)
-        self.connection = Connection(config, http_client=http_client, backend=self.name)
-
     def describe(
         self,
         image: Any,
@@ -67,14 +58,32 @@ class OpenAIVision(_VisionBase):
         system: str | None = None,
         max_tokens: int | None = None,
     ) -> ImageDescription:
-        """``system`` and ``max_tokens`` are extras of this backend (the seed API uses them)."""
+        """``system`` and ``max_tokens`` are extras of these backends (the seed API uses them)."""
         body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
+        data = self._send(body)
+        return description_from(reply_from(data, self.name, body["model"]), json_schema)
+
+    @abc.abstractmethod
+    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Post the chat-completions body; return the answer as JSON data."""
+
+
+class OpenAIVision(_VisionBase):
+    """Describe an image with a vision-capable chat model through the SDK."""
+
+    name = "openai"
+
+    def __init__(self, config: Config, *, http_client: Any = None) -> None:
+        super().__init__(config)
+        self.connection = Connection(config, http_client=http_client, backend=self.name)
+
+    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             completion = self.connection.sync.chat.completions.create(**body)
         except Exception as exc:
             raise self.connection.error(exc, model=body["model"]) from None
-        reply = reply_from(completion.model_dump(mode="json"), self.name, body["model"])
-        return description_from(reply, json_schema)
+        data: dict[str, Any] = completion.model_dump(mode="json")
+        return data
 
     async def adescribe(
         self, image: Any, prompt: str | None = None, **kwargs: Any
@@ -133,20 +142,8 @@ class OpenAIHttpVision(_VisionBase):
                 )
             return self._client
 
-    def describe(
-        self,
-        image: Any,
-        prompt: str | None = None,
-        *,
-        detail: str = "auto",
-        json_schema: Mapping[str, Any] | None = None,
-        model: str | None = None,
-        system: str | None = None,
-        max_tokens: int | None = None,
-    ) -> ImageDescription:
-        body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
-        data = self._post("chat/completions", body)
-        return description_from(reply_from(data, self.name, body["model"]), json_schema)
+    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._post("chat/completions", body)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx

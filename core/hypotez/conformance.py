@@ -88,6 +88,7 @@ __all__ = [
     "StorageFactory",
     "WriterProcess",
     "check_batches",
+    "run_together",
     "writer_processes",
 ]
 
@@ -292,6 +293,23 @@ def writer_processes(timeout: float) -> Iterator[Callable[..., WriterProcess]]:
     finally:
         for writer in started:
             writer.kill()
+
+
+def run_together(procs: Sequence[WriterProcess], role: str = "writer") -> list[list[str]]:
+    """Start ``procs`` at once (after each has opened its storage), wait for every one to exit
+    cleanly, and return the lines each printed."""
+    for proc in procs:
+        proc.expect("ready")
+    for proc in procs:
+        proc.send("go")
+    out = []
+    for proc in procs:
+        lines = proc.finish()
+        assert proc.proc.returncode == 0, (
+            f"{role} exited with {proc.proc.returncode}:\n{lines}\n{proc.stderr()}"
+        )
+        out.append(lines)
+    return out
 
 
 # -- the suite ------------------------------------------------------------------------------
@@ -687,15 +705,7 @@ class StorageConformance:
                 spawn(storage_factory, {"counter": "shared", "updates": self.updates_per_writer})
                 for _ in range(self.writer_processes)
             ]
-            for proc in procs:  # every child has opened the storage: now they start together
-                proc.expect("ready")
-            for proc in procs:
-                proc.send("go")
-            for proc in procs:
-                lines = proc.finish()
-                assert proc.proc.returncode == 0, (
-                    f"updater exited with {proc.proc.returncode}:\n{lines}\n{proc.stderr()}"
-                )
+            for lines in run_together(procs, "updater"):
                 assert lines == ["done"], lines
         expected = self.writer_processes * self.updates_per_writer
         assert storage.get_record("counters", "shared") == {"count": expected}, (
@@ -723,15 +733,7 @@ class StorageConformance:
                 )
                 for w in range(self.writer_processes)
             ]
-            for proc in procs:  # every child has opened the storage: now they start together
-                proc.expect("ready")
-            for proc in procs:
-                proc.send("go")
-            for proc in procs:
-                lines = proc.finish()
-                assert proc.proc.returncode == 0, (
-                    f"writer exited with {proc.proc.returncode}:\n{lines}\n{proc.stderr()}"
-                )
+            for lines in run_together(procs, "writer"):
                 assert [line.split()[0] for line in lines].count("ack") == self.appends_per_writer
         first = storage.load_dialogue("shared")
         order = check_batches(first, self.batch_size)

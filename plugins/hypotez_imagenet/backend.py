@@ -27,6 +27,7 @@ from hypotez import (
     Settings,
     VisionBackend,
 )
+from hypotez.settings import as_bool
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,17 +51,6 @@ _PHRASE_SYSTEM = (
 )
 #: How many labels the chat model sees: more only invites it to list them all.
 PHRASE_LABELS = 3
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("use true or false")
 
 
 def _threads(value: Any) -> int:
@@ -118,7 +108,7 @@ class ImagenetVision(VisionBackend):
         self.phrase_with_chat = (
             phrase_with_chat
             if phrase_with_chat is not None
-            else settings.option(PLUGIN, "phrase_with_chat", False, _bool)
+            else settings.option(PLUGIN, "phrase_with_chat", False, as_bool)
         )
         self.weights_path = (
             weights_path or settings.option(PLUGIN, "weights_path") or default_weights_path()

@@ -16,22 +16,12 @@ from urllib.parse import urlsplit
 
 import attrs
 from hypotez import ConfigError, InputError, Settings
+from hypotez.settings import as_bool
 
 # Bucket names as S3 accepts them (3-63 characters; dots allowed for old buckets).
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Prefix segments: no empty segment, no "." or "..", nothing a key should not hold.
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_.=+-]+")
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -126,7 +116,7 @@ class S3Config:
                     f"S3 endpoint {endpoint!r} is not an http(s) URL "
                     "(AWS_ENDPOINT_URL or [plugins.s3] endpoint)."
                 )
-        allow_http = opt("allow_http", "AWS_ALLOW_HTTP", cast=_truthy)
+        allow_http = opt("allow_http", "AWS_ALLOW_HTTP", cast=as_bool)
         if allow_http is None:
             # Plain http is only safe where nobody else can listen: on this machine.
             allow_http = endpoint is not None and _is_loopback(endpoint)
@@ -136,7 +126,7 @@ class S3Config:
                 "data would cross the network unencrypted. Use https, or set [plugins.s3] "
                 "allow_http = true (or AWS_ALLOW_HTTP=true) if you trust that network."
             )
-        virtual = opt("virtual_hosted_style", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST", cast=_truthy)
+        virtual = opt("virtual_hosted_style", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST", cast=as_bool)
         if virtual is None:
             # S3-compatible servers (a custom endpoint) expect path-style; AWS itself, virtual hosts.
             virtual = endpoint is None

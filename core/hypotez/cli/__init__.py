@@ -7,6 +7,8 @@ Built-in commands live in one small module each; plugins add theirs through the
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 from hypotez import __version__
@@ -22,62 +24,111 @@ from hypotez.cli.common import GlobalOptions, run_guarded
     "--home", type=click.Path(file_okay=False), help="Data directory [env: HYPOTEZ_HOME]."
 )
 @click.option(
-    "--storage", help="Storage URL, e.g. file:///data or s3://bucket/prefix [env: HYPOTEZ_STORAGE]."
+    "--storage",
+    help="Storage URL, e.g. file:///data, or another scheme a storage plugin serves "
+    "[env: HYPOTEZ_STORAGE].",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, home: str | None, storage: str | None) -> None:
     """hypotez: chat, sentiment, vision and fine-tuning through plugins.
 
-    With OPENAI_API_KEY set the OpenAI plugin answers; without it the offline local stack does.
+    Each capability uses the best available backend unless you name one; `hypotez plugins`
+    lists them and what each needs (an API key, a package).
     """
     ctx.obj = GlobalOptions(config_file=config_file, home=home, storage=storage)
 
 
-def _add_builtin_commands(group: click.Group) -> None:
-    """Every module of this package with a ``register(group)`` function adds its commands."""
-    import importlib
-    import pkgutil
-
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name != "common" and not info.name.startswith("_"):
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            register = getattr(module, "register", None)
-            if register is not None:
-                register(group)
-
-
 def build_cli() -> click.Group:
-    """The CLI with the built-in commands and every plugin's commands.
+    """The CLI with every plugin's commands, hypotez's own included (core's plugin adds them).
 
-    A plugin may add commands but not replace one: click would let the last one win in silence,
-    so a plugin could take over ``hypotez ask`` without anyone noticing.
+    The hook is called through pluggy, once, with a group that refuses to let one plugin's
+    command replace another's: click would let the last one win in silence, so a plugin could
+    take over ``hypotez ask`` without anyone noticing.
     """
+    from hypotez.plugins import get_plugin_manager
+
     from hypotez.errors import HypotezError, PluginError
-    from hypotez.plugins import CORE_PLUGIN, get_plugin_manager
 
     cli.commands = {}  # built afresh, so that building twice sees no clash with itself
-    _add_builtin_commands(cli)
-    owners = dict.fromkeys(cli.commands, CORE_PLUGIN)
-    for impl in get_plugin_manager().hook.register_commands.get_hookimpls():
-        before = dict(cli.commands)
-        try:
-            impl.function(**dict.fromkeys(impl.argnames, cli))
-        except HypotezError:
-            raise
-        except Exception as exc:
-            raise PluginError(
-                f"Plugin {impl.plugin_name!r} failed to add its commands: {exc!r}. Skip it with "
-                f"HYPOTEZ_DISABLE_PLUGINS={impl.plugin_name}."
-            ) from exc
-        for name, command in cli.commands.items():
-            if name in before and before[name] is not command:
-                raise PluginError(
-                    f"Plugin {impl.plugin_name!r} adds the command {name!r}, which "
-                    f"{owners[name]!r} already provides. Rename one, or skip the plugin with "
-                    f"HYPOTEZ_DISABLE_PLUGINS={impl.plugin_name}."
-                )
-            owners.setdefault(name, impl.plugin_name)
+    guarded = _GuardedGroup(cli)
+    try:
+        get_plugin_manager().hook.register_commands(cli=guarded)
+    except HypotezError:
+        raise
+    except Exception as exc:
+        plugin = _caller_plugin(exc.__traceback__)
+        raise PluginError(
+            f"Plugin {plugin!r} failed to add its commands: {exc!r}. Skip it with "
+            f"HYPOTEZ_DISABLE_PLUGINS={plugin}."
+        ) from exc
     return cli
+
+
+class _GuardedGroup:
+    """The ``cli`` a plugin sees: ``add_command`` and ``command``/``group`` like a click group,
+    refusing a name another plugin already added (and naming both plugins)."""
+
+    def __init__(self, group: click.Group) -> None:
+        self._group = group
+        self.owners: dict[str, str] = {}
+
+    def add_command(self, command: click.Command, name: str | None = None) -> None:
+        from hypotez.errors import PluginError
+
+        name = name or command.name
+        plugin = _caller_plugin()
+        if name in self._group.commands and self._group.commands[name] is not command:
+            raise PluginError(
+                f"Plugin {plugin!r} adds the command {name!r}, which {self.owners.get(name)!r} "
+                f"already provides. Rename one, or skip the plugin with "
+                f"HYPOTEZ_DISABLE_PLUGINS={plugin}."
+            )
+        self.owners.setdefault(str(name), plugin)
+        self._group.add_command(command, name)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+        def decorator(func: Callable[..., Any]) -> click.Command:
+            command = click.command(*args, **kwargs)(func)
+            self.add_command(command)
+            return command
+
+        return decorator
+
+    def group(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Group]:
+        def decorator(func: Callable[..., Any]) -> click.Group:
+            group = click.group(*args, **kwargs)(func)
+            self.add_command(group)
+            return group
+
+        return decorator
+
+    def __getattr__(self, name: str) -> Any:  # everything else a click group has
+        return getattr(self._group, name)
+
+
+def _caller_plugin(traceback: Any = None) -> str:
+    """The plugin whose register_commands implementation is on the stack (or, given an
+    exception's traceback, the innermost one it passed through)."""
+    import sys
+
+    from hypotez.plugins import get_plugin_manager
+
+    codes = {
+        getattr(impl.function, "__code__", None): impl.plugin_name
+        for impl in get_plugin_manager().hook.register_commands.get_hookimpls()
+    }
+    found = "unknown"
+    if traceback is not None:
+        while traceback is not None:
+            found = codes.get(traceback.tb_frame.f_code, found)
+            traceback = traceback.tb_next
+        return found
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in codes:
+            return codes[frame.f_code]
+        frame = frame.f_back  # type: ignore[assignment]
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    # sessions and settings
+    # sessions, the context they share, settings
     "Session": "hypotez.session",
     "AsyncSession": "hypotez.session",
+    "Context": "hypotez.context",
     "Settings": "hypotez.settings",
     # plugins
     "hookimpl": "hypotez.hookspecs",
@@ -27,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "make_plugin_manager": "hypotez.plugins",
     "get_plugin_manager": "hypotez.plugins",
     "reset_plugin_manager": "hypotez.plugins",
-    "Register": "hypotez.plugins",
+    "Register": "hypotez.registry",
     # protocols
     "ChatBackend": "hypotez.protocols",
     "SentimentAnalyzer": "hypotez.protocols",
@@ -48,6 +49,8 @@ _EXPORTS: dict[str, str] = {
     "DialogueInfo": "hypotez.models",
     "ImageDescription": "hypotez.models",
     "TrainingExample": "hypotez.models",
+    "TrainingLimits": "hypotez.models",
+    "CostEstimate": "hypotez.models",
     "JobRecord": "hypotez.models",
     "Assistant": "hypotez.models",
     "validate_id": "hypotez.models",
@@ -91,17 +94,52 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+# What type checkers see: exactly the names above (tests/core/test_layout.py compares them).
 if TYPE_CHECKING:
-    from hypotez.errors import *
+    from hypotez.context import Context
+    from hypotez.errors import (
+        AuthenticationError,
+        BackendConnectionError,
+        BackendError,
+        BackendTimeoutError,
+        ConfigError,
+        ConflictError,
+        ContextLengthError,
+        CorruptDataError,
+        DialogueNotFoundError,
+        HypotezError,
+        InputError,
+        MissingDependencyError,
+        NotFoundError,
+        PluginError,
+        RateLimitError,
+        ServerError,
+        StorageError,
+        TrainingDataError,
+    )
     from hypotez.hookspecs import hookimpl, hookspec
     from hypotez.images import Image, load_image
-    from hypotez.models import *
-    from hypotez.plugins import (
-        Register,
-        get_plugin_manager,
-        make_plugin_manager,
-        reset_plugin_manager,
+    from hypotez.models import (
+        SCHEMA_VERSION,
+        Assistant,
+        ChatOptions,
+        CostEstimate,
+        Dialogue,
+        DialogueInfo,
+        ImageDescription,
+        JobRecord,
+        Message,
+        ModelInfo,
+        Reply,
+        ReplyChunk,
+        Sentiment,
+        TrainingExample,
+        TrainingLimits,
+        Turn,
+        Usage,
+        validate_id,
     )
+    from hypotez.plugins import get_plugin_manager, make_plugin_manager, reset_plugin_manager
     from hypotez.protocols import (
         ChatBackend,
         SentimentAnalyzer,
@@ -110,5 +148,6 @@ if TYPE_CHECKING:
         VisionBackend,
         texts_of,
     )
+    from hypotez.registry import Register
     from hypotez.session import AsyncSession, Session
     from hypotez.settings import Settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import attrs
 from attrs import field, frozen
@@ -442,6 +442,55 @@ class Assistant:
         )
 
 
-def as_messages(messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
-    """Type helper for backends: a list of :class:`Message` whatever the caller passed."""
-    return cast(list[Message], messages_from(messages))
+@frozen
+class TrainingLimits:
+    """What a trainer accepts, so that data is checked before anything is submitted.
+
+    A trainer states its own (:meth:`hypotez.Trainer.limits`); core's validation applies them.
+    """
+
+    #: Fewer examples than this is an error (the trainer would refuse the job).
+    min_examples: int = 1
+    #: Tokens per example, counted by the trainer's own counter; ``None``: no length check.
+    max_tokens_per_example: int | None = None
+    #: The tokenizer's name, shown in reports (``"o200k_base"``, ``"SmolLM2-135M"``...).
+    tokenizer: str = ""
+    #: What the user should know before training here (deadlines, limits), shown in reports.
+    notices: tuple[str, ...] = field(converter=_to_tuple, factory=tuple)
+
+
+@frozen
+class CostEstimate:
+    """Tokens billed and the estimated price of one training run (a trainer computes it)."""
+
+    model: str
+    epochs: int
+    #: True when ``epochs`` came from the trainer's default rule, False when the caller fixed it.
+    epochs_auto: bool
+    #: Tokens billed per epoch (each example counted up to the trainer's limit).
+    billing_tokens_per_epoch: int
+    #: USD per 1M billed tokens; ``None`` when unknown (no cost figure rather than a wrong one).
+    price_per_million: float | None = None
+    #: Where the number of epochs comes from when the caller fixed none (shown in reports).
+    epochs_rule: str = "the trainer's default rule"
+
+    @property
+    def billed_tokens(self) -> int:
+        return self.epochs * self.billing_tokens_per_epoch
+
+    @property
+    def cost_usd(self) -> float | None:
+        if self.price_per_million is None:
+            return None
+        return self.billed_tokens * self.price_per_million / 1_000_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "epochs": self.epochs,
+            "epochs_auto": self.epochs_auto,
+            "billing_tokens_per_epoch": self.billing_tokens_per_epoch,
+            "billed_tokens": self.billed_tokens,
+            "price_per_million": self.price_per_million,
+            "cost_usd": self.cost_usd,
+        }

@@ -1,25 +1,27 @@
-"""The session: one chat backend, one sentiment analyzer, one storage, one vision backend and
-one trainer, tied to one dialogue.
+"""Sessions: one conversation over the backends of a :class:`~hypotez.Context`.
 
-``ask()`` sends the dialogue's whole history with the new message, analyses the sentiment of the
-message and the reply in one batch, appends both turns to storage in one atomic write, and
-returns the :class:`~hypotez.models.Reply`. Backends are built lazily: a session that only
-analyses sentiment never loads a chat model.
+:class:`AsyncSession` is the implementation. ``ask()`` sends the dialogue *as stored at that
+moment* (turns another process appended included) with the new message, analyses the sentiment
+of the message and the reply in one batch, appends both turns to storage in one atomic write,
+and returns the :class:`~hypotez.Reply`. :class:`Session` is its blocking facade: every method
+runs the async one on hypotez's portal loop (:mod:`hypotez.portal`).
+
+A session is cheap: it holds a dialogue id, a system instruction and a model name, and borrows
+its backends from its context. Without a ``context=`` it makes (and later closes) its own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from hypotez.backends import open_storage
-from hypotez.errors import HypotezError, InputError
-from hypotez.images import load_image
+from hypotez import portal
+from hypotez.context import Context, check_choice
+from hypotez.errors import BackendError, HypotezError, InputError
+from hypotez.images import Image, load_image
 from hypotez.models import (
     Assistant,
     ChatOptions,
@@ -34,29 +36,15 @@ from hypotez.models import (
     Turn,
     validate_id,
 )
-from hypotez.plugins import PluginManager, get_plugin_manager
-from hypotez.protocols import (
-    ChatBackend,
-    SentimentAnalyzer,
-    Storage,
-    Trainer,
-    VisionBackend,
-    texts_of,
-)
+from hypotez.plugins import PluginManager
+from hypotez.protocols import texts_of
 from hypotez.settings import Settings
 
-
-@contextlib.contextmanager
-def _keeps_reply() -> Iterator[None]:
-    """Tell the user where the reply is when sentiment or storage fails after it arrived."""
-    try:
-        yield
-    except HypotezError as exc:
-        exc.add_note(
-            "The model's reply was received and is kept in session.last_reply; "
-            "it was not stored in the dialogue."
-        )
-        raise
+CAPABILITIES = ("chat", "sentiment", "storage", "vision", "trainer")
+KEPT_NOTE = (
+    "The model's reply was received and is kept in session.last_reply; it was not stored in the "
+    "dialogue."
+)
 
 
 def new_dialogue_id() -> str:
@@ -64,40 +52,39 @@ def new_dialogue_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-#: capability -> the method a backend object passed to a session must have.
-_REQUIRED_METHOD = {
-    "chat": "chat",
-    "sentiment": "analyze",
-    "storage": "append_turns",
-    "vision": "describe",
-    "trainer": "submit",
-}
+@attrs.frozen
+class _Request:
+    """One ask, checked before any backend (or a paid request) sees it."""
+
+    message: str
+    system: str | None
+    model: str | None
+    temperature: float | None
+    max_tokens: int | None
+    json_schema: Mapping[str, Any] | None
+    analyzer: str | None
+    extra: Mapping[str, Any] | None
 
 
-def _check_choices(**choices: Any) -> None:
-    """A backend is chosen by name (str), given as an object, or left to settings (None)."""
-    for capability, choice in choices.items():
-        if choice is None or isinstance(choice, str):
-            continue
-        if capability == "sentiment" and choice is False:
-            continue
-        if not callable(getattr(choice, _REQUIRED_METHOD[capability], None)):
-            raise InputError(
-                f"{capability}={choice!r} is neither a backend name nor a {capability} backend "
-                f"(an object with a {_REQUIRED_METHOD[capability]}() method). Pass a name such as "
-                f"{capability}='...', or None for the configured default."
-            )
-
-
-def _check_options(
-    model: object, temperature: object, max_tokens: object, json_schema: object, extra: object
-) -> None:
-    """Refuse bad request options here, before any backend (or a paid request) sees them."""
+def _check_request(
+    message: object,
+    *,
+    system: object = None,
+    model: object = None,
+    temperature: object = None,
+    max_tokens: object = None,
+    json_schema: object = None,
+    analyzer: object = None,
+    extra: object = None,
+) -> _Request:
     import math
-    from collections.abc import Mapping as MappingABC
 
-    if model is not None and (not isinstance(model, str) or not model.strip()):
-        raise InputError(f"model must be a non-empty model name, not {model!r}.")
+    if not isinstance(message, str):
+        raise InputError(f"The message must be text (str), not {type(message).__name__}.")
+    if not message.strip():
+        raise InputError("The message is empty: ask something.")
+    _check_text("system", system)
+    _check_model(model)
     if temperature is not None and (
         isinstance(temperature, bool)
         or not isinstance(temperature, int | float)
@@ -109,26 +96,76 @@ def _check_options(
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
         raise InputError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}.")
-    if json_schema is not None and not isinstance(json_schema, MappingABC):
+    if json_schema is not None and not isinstance(json_schema, Mapping):
         raise InputError(
             f"json_schema must be a JSON schema as a dict, not {type(json_schema).__name__}."
         )
-    if extra is not None and not isinstance(extra, MappingABC):
+    if analyzer is not None:
+        check_choice("sentiment", analyzer)
+        if not isinstance(analyzer, str):
+            raise InputError(f"analyzer must be an analyzer name, not {analyzer!r}.")
+    if extra is not None and not isinstance(extra, Mapping):
         raise InputError(f"extra must be a dict of backend options, not {type(extra).__name__}.")
+    return _Request(
+        message,
+        system,  # type: ignore[arg-type]
+        model,  # type: ignore[arg-type]
+        temperature,  # type: ignore[arg-type]
+        max_tokens,  # type: ignore[arg-type]
+        json_schema,  # type: ignore[arg-type]
+        analyzer,
+        extra,  # type: ignore[arg-type]
+    )
 
 
-class _Base:
-    """What the sync and async sessions share: settings, lazy backends, dialogue state."""
+def _check_text(what: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{what} must be text (str) or None, not {type(value).__name__}.")
+
+
+def _check_model(model: object) -> None:
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InputError(f"model must be a non-empty model name, not {model!r}.")
+
+
+class AsyncSession:
+    """One conversation, async. See the module docstring; every argument is keyword-only.
+
+    Args:
+        context: the :class:`~hypotez.Context` whose backends this session borrows (shared by
+            many sessions); without one the session makes its own from ``settings``, the
+            backend choices and ``plugin_manager``, and closes it with the session.
+        chat, sentiment, storage, vision, trainer: a backend by name (storage: a URL) or as an
+            object; ``None`` uses the context's default; ``sentiment=False`` analyses nothing.
+        dialogue_id: continue this stored dialogue. It is read at the first ``ask`` (or now,
+            with ``await session.resume(id)``), so creating a session never waits on storage.
+        system: the system instruction (beats the one stored with a resumed dialogue).
+        model: the model name for every request (backend default when ``None``).
+        assistant: a preset (by id from storage, or an :class:`~hypotez.Assistant`) whose
+            instructions and model apply.
+        store: keep the dialogue in storage (``False``: in memory only).
+
+    **Concurrency.** A session is one conversation: concurrent ``ask``/``stream`` calls on one
+    session object run one after another, in call order, each seeing the exchanges before it.
+    Sessions on the same dialogue (other requests, other processes) never lose or tear a turn;
+    each ``ask`` reads the dialogue as stored when it starts.
+
+    **Cancellation.** A cancelled ``ask`` stores its exchange once or not at all: cancelled
+    before the reply arrived, nothing is stored; after, the storing finishes anyway, and asking
+    the same message again returns that stored reply instead of paying for (and storing) it
+    twice.
+    """
 
     def __init__(
         self,
         *,
+        context: Context | None = None,
         settings: Settings | None = None,
-        chat: str | ChatBackend | None = None,
-        sentiment: str | SentimentAnalyzer | bool | None = None,
-        storage: str | Storage | None = None,
-        vision: str | VisionBackend | None = None,
-        trainer: str | Trainer | None = None,
+        chat: Any = None,
+        sentiment: Any = None,
+        storage: Any = None,
+        vision: Any = None,
+        trainer: Any = None,
         dialogue_id: str | None = None,
         system: str | None = None,
         model: str | None = None,
@@ -136,350 +173,158 @@ class _Base:
         store: bool = True,
         plugin_manager: PluginManager | None = None,
     ) -> None:
-        self.settings = settings or Settings.load()
-        self._pm = plugin_manager or get_plugin_manager()
+        if dialogue_id is not None:
+            validate_id(dialogue_id)
+        _check_text("system", system)
+        _check_model(model)
+        if assistant is not None and not isinstance(assistant, str | Assistant):
+            raise InputError(
+                f"assistant must be an assistant id (str) or a hypotez.Assistant, not "
+                f"{type(assistant).__name__}."
+            )
+        if not isinstance(store, bool):
+            raise InputError(f"store must be True or False, not {store!r}.")
         if sentiment is True:  # "on", with the configured (or best available) analyzer
             sentiment = None
-        _check_choices(
-            chat=chat, sentiment=sentiment, storage=storage, vision=vision, trainer=trainer
-        )
-        self._choice: dict[str, Any] = {
-            "chat": chat if chat is not None else self.settings.chat,
-            "sentiment": sentiment if sentiment is not None else self.settings.sentiment,
-            "vision": vision if vision is not None else self.settings.vision,
-            "trainer": trainer if trainer is not None else self.settings.trainer,
-            "storage": storage if storage is not None else self.settings.storage,
+        choices = {
+            "chat": chat,
+            "sentiment": sentiment,
+            "storage": storage,
+            "vision": vision,
+            "trainer": trainer,
         }
-        self._built: dict[str, Any] = {}
-        self._owned: list[Any] = []  # backends we built, so we close them
-        self._analyzers: dict[str, SentimentAnalyzer] = {}
-        self._lock = threading.RLock()
+        self._owns_context = context is None
+        if context is None:
+            context = Context(
+                settings,
+                plugin_manager=plugin_manager,
+                **{k: (None if v is False else v) for k, v in choices.items()},
+            )
+            self._choices: dict[str, Any] = dict.fromkeys(choices)
+        else:
+            if not isinstance(context, Context):
+                raise InputError(
+                    f"context must be a hypotez.Context, not {type(context).__name__}."
+                )
+            if settings is not None or plugin_manager is not None:
+                raise InputError(
+                    "A session on a shared context uses the context's settings and plugins: "
+                    "pass settings= and plugin_manager= to hypotez.Context instead."
+                )
+            for capability, choice in choices.items():
+                check_choice(capability, choice)
+            self._choices = {k: (None if v is False else v) for k, v in choices.items()}
+        self.context = context
+        self.sentiment_enabled = sentiment is not False
         self.system = system
-        self.model = model or self.settings.model
+        self._system_given = system is not None
+        self.model = model or context.settings.model
         self.store = store
-        self.assistant: Assistant | None = None
-        self.dialogue_id: str | None = None
+        self.assistant: Assistant | None = assistant if isinstance(assistant, Assistant) else None
+        self._assistant_id = assistant if isinstance(assistant, str) else None
+        if self.assistant is not None:
+            self._apply(self.assistant)
+        self.dialogue_id: str | None = dialogue_id
+        self._adopted = dialogue_id is None  # the stored header's system is read once
+        #: The dialogue's turns as of the last ask (or resume): the history the next ask extends.
         self.history: list[Turn] = []
+        #: The last reply received, kept even when storing it failed (it may have been paid for).
         self.last_reply: Reply | None = None
-        if dialogue_id is not None:
-            self.resume(dialogue_id)
-            if system is not None:  # an explicit argument beats the stored instruction
-                self.system = system
-        if assistant is not None:
-            self.use_assistant(assistant)
-
-    # -- backends, built on first use ------------------------------------------------------
-    def _backend(self, capability: str) -> Any:
-        with self._lock:
-            if capability not in self._built:
-                choice = self._choice[capability]
-                if capability == "storage" and isinstance(choice, str):
-                    backend = open_storage(choice, self.settings, self._pm.registry)
-                    self._owned.append(backend)
-                elif choice is None or isinstance(choice, str):
-                    backend = self._pm.registry.build(capability, choice, self.settings)
-                    self._owned.append(backend)
-                else:
-                    backend = choice
-                self._built[capability] = backend
-            return self._built[capability]
+        self._turn_lock: Any = None  # asyncio.Lock, made in the loop that first needs it
+        self._inflight: Any = None  # the storing step of the last ask, if it is still running
+        self._unclaimed: tuple[str, Reply] | None = None  # stored by an ask that was cancelled
 
     @property
-    def chat_backend(self) -> ChatBackend:
-        backend: ChatBackend = self._backend("chat")
-        return backend
+    def settings(self) -> Settings:
+        return self.context.settings
 
-    @property
-    def storage(self) -> Storage:
-        backend: Storage = self._backend("storage")
-        return backend
-
-    @property
-    def vision_backend(self) -> VisionBackend:
-        backend: VisionBackend = self._backend("vision")
-        return backend
-
-    @property
-    def trainer(self) -> Trainer:
-        backend: Trainer = self._backend("trainer")
-        return backend
-
-    @property
-    def sentiment_enabled(self) -> bool:
-        return self._choice["sentiment"] is not False
-
-    @property
-    def analyzer(self) -> SentimentAnalyzer:
-        """The session's sentiment analyzer (built on first use)."""
-        if not self.sentiment_enabled:
-            raise InputError("Sentiment is switched off for this session (sentiment=False).")
-        backend: SentimentAnalyzer = self._backend("sentiment")
-        return backend
-
-    def get_analyzer(self, name: str | None = None) -> SentimentAnalyzer:
-        """The session's analyzer, or another one by name (built once, then reused)."""
+    # -- backends ------------------------------------------------------------------------
+    async def get(self, capability: str, name: str | None = None) -> Any:
+        """This session's backend of ``capability`` (or the one named ``name``), built in a
+        worker thread the first time it is needed."""
         if name is None:
-            return self.analyzer
-        with self._lock:
-            if name not in self._analyzers:
-                analyzer = self._pm.registry.build("sentiment", name, self.settings)
-                self._owned.append(analyzer)
-                self._analyzers[name] = analyzer
-            return self._analyzers[name]
+            choice = self._choices.get(capability)
+            if choice is not None and not isinstance(choice, str):
+                return choice
+            name = choice
+        return await self.context.aget(capability, name)
 
-    # -- dialogue state ----------------------------------------------------------------
-    @property
-    def dialogue(self) -> Dialogue:
-        """The current dialogue as stored (or as kept in memory when ``store=False``)."""
-        if self.dialogue_id is None:
-            return Dialogue(DialogueInfo(id="unsaved", system=self.system), [])
-        if self.store:
-            return self.storage.load_dialogue(self.dialogue_id)
-        return Dialogue(DialogueInfo(id=self.dialogue_id, system=self.system), self.history)
+    async def _analyzer(self, name: str | None) -> Any:
+        if name is None and not self.sentiment_enabled:
+            raise InputError("Sentiment is switched off for this session (sentiment=False).")
+        return await self.get("sentiment", name)
 
-    def resume(self, dialogue_id: str) -> Dialogue:
-        """Continue a stored dialogue: its history and system instruction become this session's."""
+    # -- dialogue state ------------------------------------------------------------------
+    async def resume(self, dialogue_id: str) -> Dialogue:
+        """Continue a stored dialogue now: its turns and system instruction become this
+        session's (an explicit ``system=`` still wins). Unknown id: DialogueNotFoundError."""
         validate_id(dialogue_id)
-        return self._adopt(self.storage.load_dialogue(dialogue_id))
-
-    def _adopt(self, dialogue: Dialogue) -> Dialogue:
-        with self._lock:
-            self.dialogue_id = dialogue.id
-            self.history = list(dialogue.turns)
-            if dialogue.info.system is not None:
-                self.system = dialogue.info.system
+        storage = await self.get("storage")
+        dialogue: Dialogue = await storage.aload_dialogue(dialogue_id)
+        self.dialogue_id, self._adopted = dialogue_id, False
+        self._adopt(dialogue)
         return dialogue
 
     def new_dialogue(self, *, system: str | None = None) -> None:
         """Start afresh; the next ``ask()`` creates a new stored dialogue."""
-        with self._lock:
-            self.dialogue_id = None
-            self.history = []
-            if system is not None:
-                self.system = system
+        _check_text("system", system)
+        self.dialogue_id, self._adopted, self.history = None, True, []
+        if system is not None:
+            self.system, self._system_given = system, True
 
-    def use_assistant(self, assistant: str | Assistant) -> Assistant:
+    def _adopt(self, dialogue: Dialogue) -> None:
+        self.history = list(dialogue.turns)
+        if not self._adopted:
+            self._adopted = True
+            if not self._system_given and dialogue.info.system is not None:
+                self.system = dialogue.info.system
+
+    async def load_dialogue(self) -> Dialogue:
+        """The current dialogue as stored (or as kept in memory when ``store=False``)."""
+        if self.dialogue_id is None:
+            return Dialogue(DialogueInfo(id="unsaved", system=self.system), [])
+        if self.store:
+            storage = await self.get("storage")
+            return await storage.aload_dialogue(self.dialogue_id)  # type: ignore[no-any-return]
+        return Dialogue(DialogueInfo(id=self.dialogue_id, system=self.system), self.history)
+
+    async def use_assistant(self, assistant: str | Assistant) -> Assistant:
         """Apply a preset: its instructions become the system message, its model the model."""
         if isinstance(assistant, str):
-            known = {a.id: a for a in self.storage.list_assistants()}
+            known = {a.id: a for a in await self.list_assistants()}
             if assistant not in known:
                 raise InputError(
-                    f"Unknown assistant {assistant!r}. Known: {', '.join(sorted(known)) or 'none'}. "
-                    "Add one with `hypotez assistants add`."
+                    f"Unknown assistant {assistant!r}. Known: "
+                    f"{', '.join(sorted(known)) or 'none'}. Add one with `hypotez assistants add`."
                 )
             assistant = known[assistant]
-        self.assistant = assistant
-        self.system = assistant.instructions or self.system
-        if assistant.model:
-            self.model = assistant.model
+        elif not isinstance(assistant, Assistant):
+            raise InputError(
+                f"assistant must be an id or a hypotez.Assistant, not {type(assistant).__name__}."
+            )
+        self._assistant_id = None
+        self._apply(assistant)
         return assistant
 
-    def list_assistants(self) -> list[Assistant]:
-        return self.storage.list_assistants()
+    def _apply(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        if assistant.instructions:
+            self.system, self._system_given = assistant.instructions, True
+        if assistant.model:
+            self.model = assistant.model
 
-    def _ready(self, analyzer: str | None) -> None:
-        """Build the analyzer and the storage before the chat call, not after it.
+    async def list_assistants(self) -> list[Assistant]:
+        storage = await self.get("storage")
+        return await storage.alist_assistants()  # type: ignore[no-any-return]
 
-        An unknown analyzer name, a missing extra or a bad storage URL then fails before a paid
-        (or slow) reply is fetched, instead of losing that reply.
-        """
-        if self.sentiment_enabled or analyzer:
-            self.get_analyzer(analyzer)
-        if self.store:
-            self._backend("storage")
-
-    def _prepare(
-        self,
-        message: str,
-        system: str | None,
-        model: str | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        json_schema: Mapping[str, Any] | None,
-        extra: Mapping[str, Any] | None,
-    ) -> tuple[list[Message], ChatOptions]:
-        if not isinstance(message, str):
-            raise InputError(f"The message must be text (str), not {type(message).__name__}.")
-        if not message.strip():
-            raise InputError("The message is empty: ask something.")
-        _check_options(model, temperature, max_tokens, json_schema, extra)
-        instruction = system if system is not None else self.system
-        messages = [Message("system", instruction)] if instruction else []
-        messages.extend(t.to_message() for t in self.history if t.role != "system")
-        messages.append(Message("user", message))
-        options = ChatOptions(
-            model=model or self.model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            json_schema=json_schema,
-            timeout=self.settings.timeout,
-            extra=extra or {},
-        )
-        return messages, options
-
-    def _turns(
-        self, message: str, reply: Reply, sentiments: Sequence[Sentiment] | None
-    ) -> tuple[Reply, list[Turn]]:
-        user_sentiment, reply_sentiment = sentiments if sentiments else (None, None)
-        reply = reply.with_sentiment(reply_sentiment)
-        if not reply.backend:
-            reply = attrs.evolve(reply, backend=self.chat_backend.name)
-        turns = [
-            Turn(role="user", content=message, sentiment=user_sentiment),
-            Turn.from_reply(reply),
-        ]
-        return reply, turns
-
-    def _info_for_new(self) -> DialogueInfo:
-        return DialogueInfo(
-            id=new_dialogue_id(),
-            system=self.system,
-            assistant_id=self.assistant.id if self.assistant else None,
-        )
-
-    def _remember(self, turns: list[Turn], reply: Reply) -> None:
-        with self._lock:
-            self.history.extend(turns)
-            self.last_reply = reply
-
-    def _close_owned(self) -> list[Any]:
-        with self._lock:
-            owned, self._owned = self._owned, []
-            self._built.clear()
-            self._analyzers.clear()
-        return owned
-
-
-class Session(_Base):
-    """A synchronous session. Use it as a context manager to close its backends."""
-
-    def ask(
-        self,
-        message: str,
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        analyzer: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> Reply:
-        """Send ``message`` with the dialogue's history; store both turns; return the reply."""
-        messages, options = self._prepare(
-            message, system, model, temperature, max_tokens, json_schema, extra
-        )
-        self._ready(analyzer)
-        reply = self.chat_backend.chat(messages, options)
-        return self._complete(message, reply, analyzer)
-
-    def stream(
-        self,
-        message: str,
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        analyzer: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> Iterator[ReplyChunk]:
-        """Like :meth:`ask`, yielding the reply as it arrives; the last chunk has the full reply."""
-        messages, options = self._prepare(
-            message, system, model, temperature, max_tokens, json_schema, extra
-        )
-        self._ready(analyzer)
-        final: Reply | None = None
-        for chunk in self.chat_backend.stream(messages, options):
-            # The backend's last chunk carries the whole reply, and may carry a last delta too.
-            if chunk.delta:
-                yield ReplyChunk(chunk.delta)
-            if chunk.reply is not None:
-                final = chunk.reply
-        if final is None:
-            raise InputError(
-                f"The chat backend {self.chat_backend.name!r} ended its stream without a reply."
-            )
-        yield ReplyChunk("", self._complete(message, final, analyzer))
-
-    def _complete(self, message: str, reply: Reply, analyzer: str | None) -> Reply:
-        self.last_reply = reply  # kept if what follows fails: the reply may have been paid for
-        with _keeps_reply():
-            sentiments = (
-                self.get_analyzer(analyzer).analyze([message, reply.text])
-                if self.sentiment_enabled or analyzer
-                else None
-            )
-            reply, turns = self._turns(message, reply, sentiments)
-            self.last_reply = reply
-            if self.store:
-                with self._lock:
-                    if self.dialogue_id is None:
-                        info = self._info_for_new()
-                        self.storage.create_dialogue(info)
-                        self.dialogue_id = info.id
-                    self.storage.append_turns(self.dialogue_id, turns)
-        if not self.store and self.dialogue_id is None:
-            self.dialogue_id = new_dialogue_id()
-        self._remember(turns, reply)
-        return reply
-
-    def analyze(self, texts: Sequence[str], *, analyzer: str | None = None) -> list[Sentiment]:
-        """Sentiment of each text, in order, with the session's analyzer or a named one."""
-        texts = texts_of(texts)
-        return self.get_analyzer(analyzer).analyze(texts) if texts else []
-
-    def describe_image(
-        self,
-        image: Any,
-        prompt: str | None = None,
-        *,
-        detail: str = "auto",
-        json_schema: Mapping[str, Any] | None = None,
-        model: str | None = None,
-    ) -> ImageDescription:
-        """Describe an image given as a path, bytes or URL (checked before any upload)."""
-        if detail not in ("auto", "low", "high"):
-            raise InputError(f"detail must be 'auto', 'low' or 'high', not {detail!r}.")
-        checked = load_image(image)
-        return self.vision_backend.describe(
-            checked, prompt, detail=detail, json_schema=json_schema, model=model
-        )
-
-    def list_models(self) -> list[ModelInfo]:
-        return self.chat_backend.list_models()
-
-    def close(self) -> None:
-        """Close every backend this session built, even if one of them fails to close."""
-        errors: list[BaseException] = []
-        for backend in reversed(self._close_owned()):
-            try:
-                backend.close()
-            except Exception as exc:  # close the rest, then report the first failure
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncSession(_Base):
-    """The asynchronous twin of :class:`Session`; backends' async methods are used throughout."""
-
-    _alock: Any = None
-
-    def _store_lock(self) -> Any:
-        """One asyncio lock per session, made on first use (asyncio is imported only then)."""
-        if self._alock is None:
+    # -- asking --------------------------------------------------------------------------
+    def _turn(self) -> Any:
+        """The lock that makes one session's asks take turns (made in the running loop)."""
+        if self._turn_lock is None:
             import asyncio
 
-            self._alock = asyncio.Lock()
-        return self._alock
+            self._turn_lock = asyncio.Lock()
+        return self._turn_lock
 
     async def ask(
         self,
@@ -493,12 +338,24 @@ class AsyncSession(_Base):
         analyzer: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Reply:
-        messages, options = self._prepare(
-            message, system, model, temperature, max_tokens, json_schema, extra
+        """Send ``message`` with the dialogue as stored; store both turns; return the reply."""
+        request = _check_request(
+            message,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_schema=json_schema,
+            analyzer=analyzer,
+            extra=extra,
         )
-        self._ready(analyzer)
-        reply = await self.chat_backend.achat(messages, options)
-        return await self._complete(message, reply, analyzer)
+        async with self._turn():
+            stored = await self._begin(request)
+            if isinstance(stored, Reply):
+                return stored
+            chat, messages, options = stored
+            reply = await chat.achat(messages, options)
+            return await self._finish(request, reply, chat)
 
     async def stream(
         self,
@@ -512,57 +369,136 @@ class AsyncSession(_Base):
         analyzer: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[ReplyChunk]:
-        messages, options = self._prepare(
-            message, system, model, temperature, max_tokens, json_schema, extra
+        """Like :meth:`ask`, yielding the reply as it arrives; the last chunk has the whole
+        :class:`~hypotez.Reply` (with its sentiment), once it is stored."""
+        request = _check_request(
+            message,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_schema=json_schema,
+            analyzer=analyzer,
+            extra=extra,
         )
-        self._ready(analyzer)
-        final: Reply | None = None
-        async for chunk in self.chat_backend.astream(messages, options):
-            # The backend's last chunk carries the whole reply, and may carry a last delta too.
-            if chunk.delta:
-                yield ReplyChunk(chunk.delta)
-            if chunk.reply is not None:
-                final = chunk.reply
-        if final is None:
-            raise InputError(
-                f"The chat backend {self.chat_backend.name!r} ended its stream without a reply."
-            )
-        yield ReplyChunk("", await self._complete(message, final, analyzer))
+        async with self._turn():
+            stored = await self._begin(request)
+            if isinstance(stored, Reply):
+                yield ReplyChunk(stored.text)
+                yield ReplyChunk("", stored)
+                return
+            chat, messages, options = stored
+            final: Reply | None = None
+            async for chunk in chat.astream(messages, options):
+                # The backend's last chunk carries the whole reply, and may carry a last delta.
+                if chunk.delta:
+                    yield ReplyChunk(chunk.delta)
+                if chunk.reply is not None:
+                    final = chunk.reply
+            if final is None:
+                raise BackendError(
+                    f"The chat backend {chat.name!r} ended its stream without a reply; nothing "
+                    "was stored. Try again, or without streaming."
+                )
+            yield ReplyChunk("", await self._finish(request, final, chat))
 
-    async def _complete(self, message: str, reply: Reply, analyzer: str | None) -> Reply:
+    async def _begin(self, request: _Request) -> Reply | tuple[Any, list[Message], ChatOptions]:
+        """Everything before the chat request: what can fail fails here, before a reply is
+        paid for (unknown analyzer, missing extra, unreadable storage). Returns the stored reply
+        instead when this repeats an ask that was cancelled after its exchange was stored."""
+        if self._inflight is not None:  # a cancelled ask still storing: let it finish first
+            inflight, self._inflight = self._inflight, None
+            try:
+                await inflight
+            except HypotezError:
+                pass  # reported to nobody: its caller was cancelled; the reply is in last_reply
+        if self._unclaimed is not None:
+            repeated, self._unclaimed = self._unclaimed, None
+            if repeated[0] == request.message:
+                return repeated[1]
+        chat = await self.get("chat")
+        if self.sentiment_enabled or request.analyzer:
+            await self._analyzer(request.analyzer)
+        if self.store or (self.dialogue_id is not None and not self._adopted):
+            storage = await self.get("storage")
+            if self.dialogue_id is not None:
+                # The dialogue as stored now: turns other sessions or processes appended count.
+                self._adopt(await storage.aload_dialogue(self.dialogue_id))
+            else:
+                await storage.acheck()
+        if self._assistant_id is not None:
+            await self.use_assistant(self._assistant_id)
+        instruction = request.system if request.system is not None else self.system
+        messages = [Message("system", instruction)] if instruction else []
+        messages.extend(t.to_message() for t in self.history if t.role != "system")
+        messages.append(Message("user", request.message))
+        options = ChatOptions(
+            model=request.model or self.model,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            json_schema=request.json_schema,
+            timeout=self.settings.timeout,
+            extra=request.extra or {},
+        )
+        return chat, messages, options
+
+    async def _finish(self, request: _Request, reply: Reply, chat: Any) -> Reply:
+        """Analyse and store the exchange; shielded, so a cancellation cannot cut it in half."""
+        import asyncio
+
         self.last_reply = reply  # kept if what follows fails: the reply may have been paid for
-        with _keeps_reply():
-            sentiments = (
-                await self.get_analyzer(analyzer).aanalyze([message, reply.text])
-                if self.sentiment_enabled or analyzer
-                else None
-            )
-            reply, turns = self._turns(message, reply, sentiments)
-            self.last_reply = reply
-            if self.store:
-                # Without this lock, asks run together with gather() would each see no dialogue
-                # yet and create one apiece, scattering one conversation over several dialogues.
-                async with self._store_lock():
-                    if self.dialogue_id is None:
-                        info = self._info_for_new()
-                        await self.storage.acreate_dialogue(info)
-                        self.dialogue_id = info.id
-                    await self.storage.aappend_turns(self.dialogue_id, turns)
-        if not self.store and self.dialogue_id is None:
+        if not reply.backend:
+            reply = attrs.evolve(reply, backend=chat.name)
+        task = asyncio.ensure_future(self._record(request, reply))
+        self._inflight = task
+        try:
+            stored = await asyncio.shield(task)
+        except HypotezError as exc:
+            exc.add_note(KEPT_NOTE)
+            raise
+        finally:
+            if task.done():
+                self._inflight = None
+        self._unclaimed = None  # this ask returns its reply: nothing left to hand back
+        return stored
+
+    async def _record(self, request: _Request, reply: Reply) -> Reply:
+        sentiments: Sequence[Sentiment | None] = (None, None)
+        if self.sentiment_enabled or request.analyzer:
+            analyzer = await self._analyzer(request.analyzer)
+            sentiments = await analyzer.aanalyze([request.message, reply.text])
+        reply = reply.with_sentiment(sentiments[1])
+        self.last_reply = reply
+        turns = [
+            Turn(role="user", content=request.message, sentiment=sentiments[0]),
+            Turn.from_reply(reply),
+        ]
+        if self.store:
+            storage = await self.get("storage")
+            if self.dialogue_id is None:
+                info = DialogueInfo(
+                    id=new_dialogue_id(),
+                    system=self.system,
+                    assistant_id=self.assistant.id if self.assistant else None,
+                )
+                await storage.acreate_dialogue(info)
+                self.dialogue_id = info.id
+            await storage.aappend_turns(self.dialogue_id, turns)
+        elif self.dialogue_id is None:
             self.dialogue_id = new_dialogue_id()
-        self._remember(turns, reply)
+        self.history.extend(turns)
+        self._unclaimed = (request.message, reply)
         return reply
 
-    async def aresume(self, dialogue_id: str) -> Dialogue:
-        """:meth:`resume` without blocking the event loop on the storage read."""
-        validate_id(dialogue_id)
-        return self._adopt(await self.storage.aload_dialogue(dialogue_id))
-
-    async def analyze(
-        self, texts: Sequence[str], *, analyzer: str | None = None
-    ) -> list[Sentiment]:
+    # -- the other capabilities ------------------------------------------------------------
+    async def analyze(self, texts: Sequence[str], *, analyzer: str | None = None) -> list[Sentiment]:
+        """Sentiment of each text, in order, with the session's analyzer or a named one."""
         texts = texts_of(texts)
-        return await self.get_analyzer(analyzer).aanalyze(texts) if texts else []
+        if analyzer is not None:
+            check_choice("sentiment", analyzer)
+        if not texts:
+            return []
+        return await (await self._analyzer(analyzer)).aanalyze(texts)  # type: ignore[no-any-return]
 
     async def describe_image(
         self,
@@ -573,29 +509,177 @@ class AsyncSession(_Base):
         json_schema: Mapping[str, Any] | None = None,
         model: str | None = None,
     ) -> ImageDescription:
+        """Describe an image given as a path, bytes or URL (checked before any upload)."""
         if detail not in ("auto", "low", "high"):
             raise InputError(f"detail must be 'auto', 'low' or 'high', not {detail!r}.")
-        checked = load_image(image)
-        return await self.vision_backend.adescribe(
+        _check_text("prompt", prompt)
+        _check_model(model)
+        if json_schema is not None and not isinstance(json_schema, Mapping):
+            raise InputError(
+                f"json_schema must be a JSON schema as a dict, not {type(json_schema).__name__}."
+            )
+        checked = image if isinstance(image, Image) else await portal.to_thread(load_image, image)
+        vision = await self.get("vision")
+        return await vision.adescribe(  # type: ignore[no-any-return]
             checked, prompt, detail=detail, json_schema=json_schema, model=model
         )
 
     async def list_models(self) -> list[ModelInfo]:
-        return await self.chat_backend.alist_models()
+        """The models the session's chat backend offers."""
+        return await (await self.get("chat")).alist_models()  # type: ignore[no-any-return]
 
+    # -- lifetime ------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close every backend this session built, even if one of them fails to close."""
-        errors: list[BaseException] = []
-        for backend in reversed(self._close_owned()):
-            try:
-                await backend.aclose()
-            except Exception as exc:  # close the rest, then report the first failure
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        """Close the session's own context (a shared one stays open for its other sessions)."""
+        if self._inflight is not None:
+            import contextlib
+
+            with contextlib.suppress(Exception):
+                await self._inflight
+        if self._owns_context:
+            await self.context.aclose()
 
     async def __aenter__(self) -> AsyncSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _Forward:
+    """A :class:`Session` attribute that is the :class:`AsyncSession`'s own."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, session: Any, owner: type | None = None) -> Any:
+        if session is None:
+            return self
+        return getattr(session._async, self.name)
+
+    def __set__(self, session: Any, value: Any) -> None:
+        if self.name == "system":
+            _check_text("system", value)
+            session._async._system_given = value is not None
+        elif self.name == "model":
+            _check_model(value)
+        setattr(session._async, self.name, value)
+
+
+class Session:
+    """The blocking facade of :class:`AsyncSession`: the same arguments, the same methods.
+
+    Each method runs the async one on hypotez's portal loop and waits for it. Unlike the async
+    session, a ``dialogue_id`` or ``assistant`` is read at once, so an unknown one fails here.
+    Use it as a context manager to close its backends.
+    """
+
+    system = _Forward()
+    model = _Forward()
+    store = _Forward()
+    assistant = _Forward()
+    dialogue_id = _Forward()
+    history = _Forward()
+    last_reply = _Forward()
+    sentiment_enabled = _Forward()
+    context = _Forward()
+    settings = _Forward()
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._async = AsyncSession(**kwargs)
+        try:
+            if self._async.dialogue_id is not None:
+                portal.run(self._async.resume(self._async.dialogue_id))
+            if self._async._assistant_id is not None:
+                portal.run(self._async.use_assistant(self._async._assistant_id))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def async_session(self) -> AsyncSession:
+        """The :class:`AsyncSession` behind this facade."""
+        return self._async
+
+    # -- backends (built in the calling thread on first use) ---------------------------------
+    def _backend(self, capability: str, name: str | None = None) -> Any:
+        if name is None:
+            choice = self._async._choices.get(capability)
+            if choice is not None and not isinstance(choice, str):
+                return choice
+            name = choice
+        return self._async.context.get(capability, name)
+
+    @property
+    def chat_backend(self) -> Any:
+        return self._backend("chat")
+
+    @property
+    def storage(self) -> Any:
+        return self._backend("storage")
+
+    @property
+    def vision_backend(self) -> Any:
+        return self._backend("vision")
+
+    @property
+    def trainer(self) -> Any:
+        return self._backend("trainer")
+
+    @property
+    def analyzer(self) -> Any:
+        """The session's sentiment analyzer (built on first use)."""
+        if not self._async.sentiment_enabled:
+            raise InputError("Sentiment is switched off for this session (sentiment=False).")
+        return self._backend("sentiment")
+
+    def get_analyzer(self, name: str | None = None) -> Any:
+        """The session's analyzer, or another one by name (built once, then shared)."""
+        return self.analyzer if name is None else self._backend("sentiment", name)
+
+    @property
+    def dialogue(self) -> Dialogue:
+        """The current dialogue as stored (or as kept in memory when ``store=False``)."""
+        return portal.run(self._async.load_dialogue())
+
+    # -- the async session's operations, blocking ----------------------------------------
+    def ask(self, message: str, **options: Any) -> Reply:
+        """See :meth:`AsyncSession.ask`."""
+        return portal.run(self._async.ask(message, **options))
+
+    def stream(self, message: str, **options: Any) -> Iterator[ReplyChunk]:
+        """See :meth:`AsyncSession.stream`."""
+        return portal.iterate(self._async.stream(message, **options))
+
+    def analyze(self, texts: Sequence[str], *, analyzer: str | None = None) -> list[Sentiment]:
+        """See :meth:`AsyncSession.analyze`."""
+        return portal.run(self._async.analyze(texts, analyzer=analyzer))
+
+    def describe_image(self, image: Any, prompt: str | None = None, **options: Any) -> Any:
+        """See :meth:`AsyncSession.describe_image`."""
+        return portal.run(self._async.describe_image(image, prompt, **options))
+
+    def list_models(self) -> list[ModelInfo]:
+        return portal.run(self._async.list_models())
+
+    def list_assistants(self) -> list[Assistant]:
+        return portal.run(self._async.list_assistants())
+
+    def use_assistant(self, assistant: str | Assistant) -> Assistant:
+        return portal.run(self._async.use_assistant(assistant))
+
+    def resume(self, dialogue_id: str) -> Dialogue:
+        return portal.run(self._async.resume(dialogue_id))
+
+    def new_dialogue(self, *, system: str | None = None) -> None:
+        self._async.new_dialogue(system=system)
+
+    def close(self) -> None:
+        """Close the session's own context and the backends it built."""
+        portal.run(self._async.aclose())
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -4,15 +4,18 @@ The TOML file is found at the ``config_file`` argument, else ``$HYPOTEZ_CONFIG``
 ``./hypotez.toml``, else ``$HYPOTEZ_HOME/hypotez.toml``. Its top-level keys are the core
 settings below; tables ``[plugins.NAME]`` hold each plugin's options::
 
-    storage = "s3://my-bucket/hypotez"
-    chat = "openai"
-    model = "gpt-4o-mini"
+    storage = "file:///srv/hypotez"
+    chat = "my-chat-backend"
+    model = "my-model"
 
-    [plugins.llamacpp]
-    model_path = "/models/qwen.gguf"
+    [plugins.my-plugin]
+    model_path = "/models/my-model.bin"
 
-API keys are read from arguments and the environment only, never from the TOML file, so that a
-config file can be shared or committed without leaking one.
+Core knows only its own settings (``HYPOTEZ_*``). Each plugin reads its options with
+:meth:`Settings.option` and any other environment variable it owns (its vendor's API key, say)
+with :meth:`Settings.env`. Options a plugin marks secret (API keys) are read from
+arguments and the environment only, never from the TOML file, so that a config file can be
+shared or committed without leaking one.
 """
 
 from __future__ import annotations
@@ -37,12 +40,9 @@ ENV_NAMES: dict[str, str] = {
     "vision": "HYPOTEZ_VISION",
     "trainer": "HYPOTEZ_TRAINER",
     "model": "HYPOTEZ_MODEL",
-    "openai_api_key": "OPENAI_API_KEY",
-    "openai_base_url": "OPENAI_BASE_URL",
     "timeout": "HYPOTEZ_TIMEOUT",
     "max_retries": "HYPOTEZ_MAX_RETRIES",
 }
-_SECRET = {"openai_api_key"}
 
 
 def as_bool(value: Any) -> bool:
@@ -80,8 +80,6 @@ class Settings:
     vision: str | None = None
     trainer: str | None = None
     model: str | None = None
-    openai_api_key: str | None = attrs.field(default=None, repr=False)
-    openai_base_url: str | None = None
     timeout: float = attrs.field(default=60.0, converter=float)
     max_retries: int = attrs.field(default=3, converter=int)
     config_file: Path | None = None
@@ -115,7 +113,7 @@ class Settings:
                 values[key], sources[key] = overrides[key], f"argument {key}"
             elif _none_if_empty(env.get(env_name)) is not None:
                 values[key], sources[key] = env[env_name], env_name
-            elif key in file_values and key not in _SECRET:
+            elif key in file_values:
                 values[key], sources[key] = file_values[key], f"{key} in {str(path)!r}"
                 if key not in _NUMBERS and not isinstance(values[key], str):
                     raise ConfigError(
@@ -132,7 +130,7 @@ class Settings:
             config_file=path,
             arg_options={k: dict(v) for k, v in (options or {}).items()},
             file_options=file_options,
-            env={k: v for k, v in env.items() if k.startswith(("HYPOTEZ_", "OPENAI_", "AWS_"))},
+            env=env,
             **values,
         )
 
@@ -142,8 +140,15 @@ class Settings:
         key: str,
         default: T | None = None,
         cast: Callable[[Any], T] | None = None,
+        *,
+        secret: bool = False,
     ) -> T | Any:
-        """A plugin's option: argument, then ``HYPOTEZ_<PLUGIN>_<KEY>``, then the TOML table."""
+        """A plugin's option: argument, then ``HYPOTEZ_<PLUGIN>_<KEY>``, then the TOML table.
+
+        A ``secret`` option (an API key, a password) is never read from the TOML file: finding
+        it there is a :class:`~hypotez.ConfigError` telling the user to move it to the
+        environment.
+        """
         if key in self._arg_options.get(plugin, {}):
             return self._arg_options[plugin][key]
         env_name = f"HYPOTEZ_{plugin}_{key}".upper().replace("-", "_")
@@ -151,6 +156,12 @@ class Settings:
         if _none_if_empty(self._env.get(env_name)) is not None:
             raw = self._env[env_name]
         elif key in self._file_options.get(plugin, {}):
+            if secret:
+                raise ConfigError(
+                    f"{str(self.config_file)!r} holds the secret option {key!r} under "
+                    f"[plugins.{plugin}]: remove it and set {env_name} (or the plugin's own "
+                    "environment variable) instead, so the file can be shared safely."
+                )
             raw = self._file_options[plugin][key]
         else:
             return default
@@ -164,11 +175,19 @@ class Settings:
             ) from exc
 
     def env(self, name: str, default: str | None = None) -> str | None:
-        """An environment variable as it was when the settings were loaded (HYPOTEZ_/OPENAI_/AWS_)."""
+        """An environment variable as it was when the settings were loaded (empty = unset)."""
         return _none_if_empty(self._env.get(name)) or default
 
     def evolve(self, **changes: Any) -> Settings:
+        """These settings with some core settings changed."""
         return attrs.evolve(self, **changes)
+
+    def with_options(self, plugin: str, **values: Any) -> Settings:
+        """These settings with some of ``plugin``'s options given as arguments (the highest
+        precedence), e.g. ``settings.with_options("files", fsync=False)``."""
+        merged = {k: dict(v) for k, v in self._arg_options.items()}
+        merged.setdefault(plugin, {}).update(values)
+        return attrs.evolve(self, arg_options=merged)
 
 
 #: numeric core settings and their type; each must be > 0 (max_retries >= 0).
@@ -224,16 +243,12 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     plugins = data.pop("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(
-            f"In {str(path)!r}, [plugins] must hold one table per plugin, e.g. [plugins.llamacpp]."
+            f"In {str(path)!r}, [plugins] must hold one table per plugin, e.g. [plugins.my-plugin]."
         )
     unknown = set(data) - set(ENV_NAMES)
     if unknown:
         raise ConfigError(
             f"Unknown key(s) {', '.join(sorted(unknown))} in {str(path)!r}. "
-            f"Known: {', '.join(k for k in ENV_NAMES if k not in _SECRET)}; plugin options go under [plugins.NAME]."
-        )
-    if _SECRET & set(data):
-        raise ConfigError(
-            f"{str(path)!r} holds an API key: remove it and set OPENAI_API_KEY in the environment instead."
+            f"Known: {', '.join(ENV_NAMES)}; plugin options go under [plugins.NAME]."
         )
     return data, plugins

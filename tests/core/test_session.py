@@ -123,7 +123,7 @@ async def test_async_session_mirrors_the_sync_one(home: Path) -> None:
         assert chunks[-1].reply is not None
         assert [r.label for r in await s.analyze(["x!", "y?"])] == ["positive", "negative"]
         assert [m.id for m in await s.list_models()] == ["echo-1", "echo-2"]
-        dialogue = await s.storage.aload_dialogue(s.dialogue_id)
+        dialogue = await (await s.get("storage")).aload_dialogue(s.dialogue_id)
     assert len(dialogue.turns) == 6
 
 
@@ -132,8 +132,9 @@ async def test_concurrent_async_asks_share_one_dialogue(home: Path) -> None:
 
     async with AsyncSession(chat="echo") as s:
         await asyncio.gather(*(s.ask(f"q{i}") for i in range(4)))
-        assert len(await s.storage.alist_dialogues()) == 1
-        stored = await s.storage.aload_dialogue(s.dialogue_id)
+        storage = await s.get("storage")
+        assert len(await storage.alist_dialogues()) == 1
+        stored = await storage.aload_dialogue(s.dialogue_id)
     assert sorted(t.content for t in stored.turns if t.role == "user") == [
         "q0",
         "q1",
@@ -159,8 +160,9 @@ class _Closing:
 
 def _session_owning(cls: type, log: list[str]) -> object:
     s = cls(chat="echo")
-    # Stand-ins for backends the session built (a storage that fails to close, then two more).
-    s._owned = [_Closing("a", log), _Closing("b", log, fail=True), _Closing("c", log)]
+    # Stand-ins for backends the session's own context built (a storage that fails to close,
+    # then two more), in build order.
+    s.context._owned = [_Closing("a", log), _Closing("b", log, fail=True), _Closing("c", log)]
     return s
 
 
@@ -228,15 +230,15 @@ async def test_async_resume_continues_a_stored_dialogue(home: Path) -> None:
         await s.ask("one")
         dialogue_id = s.dialogue_id
     async with AsyncSession(chat="echo") as s2:
-        resumed = await s2.aresume(dialogue_id)
+        resumed = await s2.resume(dialogue_id)
         assert [t.content for t in resumed.turns] == ["one", resumed.turns[1].content]
         assert s2.system == "S"
         reply = await s2.ask("two")
         assert echoed(reply)["roles"] == ["system", "user", "assistant", "user"]
         with pytest.raises(InputError):
-            await s2.aresume("../escape")
+            await s2.resume("../escape")
         with pytest.raises(DialogueNotFoundError):
-            await s2.aresume("missing")
+            await s2.resume("missing")
         assert s2.dialogue_id == dialogue_id  # a failed resume keeps the current dialogue
 
 
@@ -323,7 +325,8 @@ def test_unknown_backend_names(home: Path) -> None:
 def test_no_chat_backend_at_all_says_how_to_get_one(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HYPOTEZ_PLUGINS", "files")
+    # Only storage and a chat plugin without its key: the hint is that plugin's own.
+    monkeypatch.setenv("HYPOTEZ_PLUGINS", "files,openai")
     hypotez.reset_plugin_manager()
     with Session() as s, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         s.ask("x")

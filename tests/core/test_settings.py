@@ -16,7 +16,7 @@ def write(path: Path, text: str) -> Path:
 def test_defaults(tmp_path: Path) -> None:
     s = Settings.load(env={}, home=tmp_path)
     assert s.storage == tmp_path.as_uri()
-    assert (s.chat, s.sentiment, s.model, s.openai_api_key) == (None, None, None, None)
+    assert (s.chat, s.sentiment, s.model) == (None, None, None)
     assert s.max_retries == 3 and s.timeout == 60
 
 
@@ -68,16 +68,25 @@ def test_plugin_options_precedence(tmp_path: Path) -> None:
         bad.option("llamacpp", "n_threads", cast=int)
 
 
-def test_api_key_is_never_shown(tmp_path: Path) -> None:
+def test_environment_is_never_shown(tmp_path: Path) -> None:
     s = Settings.load(env={"OPENAI_API_KEY": "sk-secret-123"}, home=tmp_path)
-    assert s.openai_api_key == "sk-secret-123"
+    assert s.env("OPENAI_API_KEY") == "sk-secret-123"  # a plugin reads its own variables
     assert "sk-secret" not in repr(s) and "sk-secret" not in str(s)
 
 
-def test_api_key_in_toml_is_refused(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "c.toml", 'openai_api_key = "sk-x"\n')
-    with pytest.raises(ConfigError, match="OPENAI_API_KEY in the environment"):
-        Settings.load(config_file=cfg, env={})
+def test_secret_options_in_toml_are_refused(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", '[plugins.mine]\ntoken = "sk-x"\n')
+    s = Settings.load(config_file=cfg, env={})
+    assert s.option("mine", "token") == "sk-x"  # an ordinary option may live in the file
+    with pytest.raises(ConfigError, match=r"secret option 'token'.*HYPOTEZ_MINE_TOKEN") as err:
+        s.option("mine", "token", secret=True)
+    assert "sk-x" not in str(err.value)
+    from_env = Settings.load(config_file=cfg, env={"HYPOTEZ_MINE_TOKEN": "sk-env"})
+    assert from_env.option("mine", "token", secret=True) == "sk-env"
+    # Core has no API-key setting of its own: a top-level one is an unknown key.
+    top = write(tmp_path / "d.toml", 'openai_api_key = "sk-x"\n')
+    with pytest.raises(ConfigError, match="Unknown key"):
+        Settings.load(config_file=top, env={})
 
 
 def test_unknown_keys_and_broken_toml_are_reported_with_the_path(tmp_path: Path) -> None:

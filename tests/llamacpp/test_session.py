@@ -54,7 +54,7 @@ def test_session_with_llamacpp_stores_the_dialogue(tiny_env: Path) -> None:
 async def test_async_session_streams_and_stores(tiny_env: Path) -> None:
     async with hypotez.AsyncSession(chat="llamacpp", sentiment=False, system="Be brief.") as s:
         chunks = [c async for c in s.stream("Hi", temperature=0)]
-        dialogue = await s.storage.aload_dialogue(s.dialogue_id)  # type: ignore[arg-type]
+        dialogue = await (await s.get("storage")).aload_dialogue(s.dialogue_id)  # type: ignore[arg-type]
     final = chunks[-1].reply
     assert final is not None and final.text == "".join(c.delta for c in chunks)
     assert dialogue.info.system == "Be brief."

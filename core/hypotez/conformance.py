@@ -119,7 +119,7 @@ class StorageFactory:
     plugins: tuple[str, ...] = ()
 
     def __call__(self) -> Storage:
-        from hypotez.backends import open_storage
+        from hypotez.context import Context
         from hypotez.plugins import make_plugin_manager
         from hypotez.settings import Settings
 
@@ -128,7 +128,9 @@ class StorageFactory:
             env=env, plugins=[importlib.import_module(name) for name in self.plugins]
         )
         settings = Settings.load(env=env, options=self.options, storage=self.url)
-        return open_storage(self.url, settings, pm.registry)
+        # The caller closes the storage; the context only builds it.
+        storage: Storage = Context(settings, plugin_manager=pm).get("storage", self.url)
+        return storage
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -568,7 +570,7 @@ class StorageConformance:
     def test_copy_to_a_file_storage_and_back_loses_nothing(
         self, storage: Storage, tmp_path: Any
     ) -> None:
-        from hypotez.cli.storage import copy_storage
+        from hypotez.transfer import copy_storage
 
         for n in range(3):
             storage.create_dialogue(
@@ -603,7 +605,7 @@ class StorageConformance:
         files = StorageFactory((tmp_path / "copy-target").as_uri())()
         try:
             report = copy_storage(storage, files)
-            assert report["dialogues"] == {"copied": 3}
+            assert report.dialogues == {"copied": 3} and report.complete
             assert snapshot(files) == original
             # Empty the storage under test, then copy everything back into it.
             for info in storage.list_dialogues():
@@ -615,7 +617,7 @@ class StorageConformance:
             copy_storage(files, storage)
             assert snapshot(storage) == original
             again = copy_storage(files, storage)  # repeating it changes nothing
-            assert again["dialogues"] == {"identical": 3} and again["turns_written"] == 0
+            assert again.dialogues == {"identical": 3} and again.turns_written == 0
         finally:
             files.close()
 

@@ -167,7 +167,7 @@ def test_copy_to_itself_is_refused(
 def test_copy_from_a_storage_that_cannot_list_collections_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, file_factory: StorageFactory
 ) -> None:
-    from hypotez.cli.storage import copy_storage
+    from hypotez.transfer import copy_storage
     from hypotez_files.storage import FileStorage
 
     class OldPlugin(FileStorage):  # as if it had never overridden the new listing methods
@@ -178,18 +178,18 @@ def test_copy_from_a_storage_that_cannot_list_collections_says_so(
     populate(source)
     target = file_factory()
     report = copy_storage(source, target)
-    err = capsys.readouterr().err
-    assert "cannot list its record collections" in err and "--collection" in err
-    assert set(report["records"]) == {"assistants", "jobs"}
+    notes = " ".join(report.notes)
+    assert "cannot list its record collections" in notes and "--collection" in notes
+    assert set(report.records) == {"assistants", "jobs"}
     assert target.list_record_ids("app.notes") == []  # not found, and the user was told
     # Named explicitly, the collection is read, but its records have no "id" field to name them
     # by: reported as not copied (exit code 1 in the CLI), never dropped silently.
     report = copy_storage(source, target, ["app.notes"])
-    assert report["records"]["app.notes"] == {"unreadable": 1}
-    assert "1 app.notes record(s)" in capsys.readouterr().err
+    assert report.records["app.notes"] == {"unreadable": 1} and not report.complete
+    assert "1 app.notes record(s)" in " ".join(p.render() for p in report.problems)
     source.put_record("app.notes", "note-2", {"id": "note-2", "text": "with an id"})
     report = copy_storage(source, target, ["app.notes"])
-    assert report["records"]["app.notes"] == {"unreadable": 1, "copied": 1}
+    assert report.records["app.notes"] == {"unreadable": 1, "copied": 1}
     assert target.get_record("app.notes", "note-2")["text"] == "with an id"
 
 

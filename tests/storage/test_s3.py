@@ -19,7 +19,6 @@ from hypotez import (
     StorageError,
     Turn,
 )
-from hypotez.backends import open_storage
 from hypotez.conformance import StorageFactory, check_batches
 
 from .conftest import s3_factory_for
@@ -134,7 +133,7 @@ def test_missing_obstore_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "obstore", None)  # as if it were not installed
     settings = Settings.load(env=dict(S3_ENV), storage="s3://bucket/x")
     with pytest.raises(MissingDependencyError, match=r"hypotez\[s3\]"):
-        open_storage(settings.storage, settings, hypotez.make_plugin_manager().registry)
+        hypotez.Context(settings, plugin_manager=hypotez.make_plugin_manager()).get("storage")
 
 
 # -- layout and segments, on the real server -----------------------------------------------

@@ -1,7 +1,7 @@
 """``hypotez assistants list|add|remove|import``: the local catalog of assistant presets.
 
 An assistant is a name, instructions (the system message) and optionally a model. Use one with
-``hypotez chat --assistant ID`` or ``OpenAIModel(..., assistant_id=ID)``.
+``hypotez chat --assistant ID`` or the seed API's ``assistant_id=ID``.
 """
 
 from __future__ import annotations
@@ -10,15 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from hypotez.cli.common import echo_json, global_options
-
-
-def _storage() -> Any:
-    from hypotez.backends import open_storage
-    from hypotez.plugins import get_plugin_manager
-
-    settings = global_options().settings()
-    return open_storage(settings.storage, settings, get_plugin_manager().registry)
+from hypotez.cli.common import echo_json, storage
 
 
 @click.group(invoke_without_command=True)
@@ -34,7 +26,8 @@ def assistants(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool) -> None:
     """List the assistant presets."""
-    found = _storage().list_assistants()
+    with storage() as store:
+        found = store.list_assistants()
     if as_json:
         echo_json([a.to_dict() for a in found])
         return
@@ -73,7 +66,8 @@ def add(
         model=model,
         description=description,
     )
-    _save(_storage(), assistant, replace)
+    with storage() as store:
+        _save(store, assistant, replace)
     click.echo(f"Saved assistant {assistant.id}", err=True)
 
 
@@ -102,7 +96,8 @@ def remove(assistant_id: str) -> None:
 
     validate_id(assistant_id, "assistant")
     try:
-        _storage().delete_record("assistants", assistant_id)
+        with storage() as store:
+            store.delete_record("assistants", assistant_id)
     except KeyError:
         raise InputError(f"No assistant {assistant_id!r}: see `hypotez assistants list`.") from None
     click.echo(f"Removed assistant {assistant_id}", err=True)
@@ -117,15 +112,16 @@ def import_(file: str, replace: bool) -> None:
     from hypotez.training import load_assistant_catalog
 
     catalog = load_assistant_catalog(file)  # every entry is checked before anything is saved
-    storage = _storage()
-    existing = {a.id for a in storage.list_assistants()}
-    clash = sorted(existing & {a.id for a in catalog})
-    if clash and not replace:
-        raise InputError(
-            f"{file!r} would overwrite existing assistant(s) {', '.join(clash)}: pass --replace."
-        )
-    for assistant in catalog:
-        _save(storage, assistant, replace)
+    with storage() as store:
+        existing = {a.id for a in store.list_assistants()}
+        clash = sorted(existing & {a.id for a in catalog})
+        if clash and not replace:
+            raise InputError(
+                f"{file!r} would overwrite existing assistant(s) {', '.join(clash)}: pass "
+                "--replace."
+            )
+        for assistant in catalog:
+            _save(store, assistant, replace)
     click.echo(f"Imported {len(catalog)} assistant(s) from {file}", err=True)
 
 

@@ -1,5 +1,5 @@
-"""What every CLI command shares: global options, building a session, turning errors into
-messages and exit codes.
+"""What every CLI command shares: global options, opening a context, a session or a storage
+(always closed again), turning errors into messages and exit codes.
 
 Exit codes: 0 success, 1 a runtime failure (backend, storage, plugin, or a prompt that met the
 end of standard input), 2 bad input or usage, 130 interrupted (Ctrl-C).
@@ -16,7 +16,9 @@ import attrs
 import click
 
 if TYPE_CHECKING:
+    from hypotez.context import Context
     from hypotez.models import Reply
+    from hypotez.protocols import Storage
     from hypotez.session import Session
     from hypotez.settings import Settings
 
@@ -47,6 +49,16 @@ def global_options() -> GlobalOptions:
 
 
 @contextmanager
+def context(**choices: Any) -> Iterator[Context]:
+    """A context from the global options (backend choices as for :class:`hypotez.Context`),
+    closed when the command ends."""
+    from hypotez.context import Context
+
+    with Context(global_options().settings(), **choices) as ctx:
+        yield ctx
+
+
+@contextmanager
 def session(**kwargs: Any) -> Iterator[Session]:
     """A session from the global options; keyword arguments go to :class:`hypotez.Session`."""
     from hypotez.session import Session
@@ -54,6 +66,13 @@ def session(**kwargs: Any) -> Iterator[Session]:
     settings = global_options().settings()
     with Session(settings=settings, **kwargs) as s:
         yield s
+
+
+@contextmanager
+def storage(url: str | None = None) -> Iterator[Storage]:
+    """The storage at ``url`` (default: the configured one), closed when the command ends."""
+    with context() as ctx:
+        yield ctx.get("storage", url)
 
 
 def run_guarded(func: Callable[[], Any]) -> int:

@@ -1,7 +1,7 @@
 """``hypotez demo``: the seed's ``main()`` story on whatever backends are configured.
 
-Offline by default (no API key: the local llama.cpp model, TextBlob, the ImageNet classifier,
-file storage). Every step prints what it did; a step that fails says why, the others still run,
+Offline by default: with no API key configured, the best available backend of each capability
+is a local one (the local chat model, a sentiment analyzer, an image classifier, file storage). Every step prints what it did; a step that fails says why, the others still run,
 and the exit code is 1 if any failed.
 """
 
@@ -41,10 +41,10 @@ def _step(title: str, failures: list[str], func: Callable[[], None]) -> None:
 
 @click.command()
 @click.option(
-    "--chat", "chat_name", help="Chat backend (default: openai with a key, else llamacpp)."
+    "--chat", "chat_name", help="Chat backend (default: the best available)."
 )
-@click.option("--analyzer", help="Sentiment analyzer (default: textblob).")
-@click.option("--vision", help="Vision backend (default: openai with a key, else imagenet).")
+@click.option("--analyzer", help="Sentiment analyzer (default: the best available).")
+@click.option("--vision", help="Vision backend (default: the best available).")
 @click.option(
     "--image",
     type=click.Path(exists=True, dir_okay=False),
@@ -122,6 +122,7 @@ def demo(
 
 def _training_file(s: Session) -> None:
     from hypotez import datasets, validation
+    from hypotez.errors import ConfigError
     from hypotez.files import atomic_write_bytes
 
     if s.dialogue_id is None:
@@ -129,17 +130,21 @@ def _training_file(s: Session) -> None:
             "No dialogue was saved (the chat steps failed), so there is nothing to train on."
         )
     data = datasets.from_dialogues(s.storage, dialogue_ids=[s.dialogue_id])
-    report = validation.validate(data)
+    try:
+        trainer = s.trainer
+    except ConfigError:
+        trainer = None  # no trainer available: the format is still checked
+    report = validation.validate(data, trainer=trainer)
     path = s.settings.home / "training" / f"{s.dialogue_id}.jsonl"
     atomic_write_bytes(path, datasets.to_jsonl(data.examples()))
     click.echo(f"   wrote {len(data.records)} example(s) to {path}")
     click.echo("   " + report.render().replace("\n", "\n   "))
     if report.ok:
-        click.echo(f"   ready: with OPENAI_API_KEY set, run `hypotez train submit {path}`")
+        click.echo(f"   ready: run `hypotez train submit {path}`")
     else:
         click.echo(
-            "   not submittable yet: fix the errors above (a trainer needs at least 10 valid examples), "
-            f"then with OPENAI_API_KEY set run `hypotez train submit {path}`"
+            "   not submittable yet: fix the errors above (the trainer's minimum number of "
+            f"examples, say), then run `hypotez train submit {path}`"
         )
 
 

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
 import click
-from hypotez.cli.common import echo_json, global_options, sentiment_text
-
-if TYPE_CHECKING:
-    from hypotez.protocols import Storage
-
-
-@contextmanager
-def _storage() -> Iterator[Storage]:
-    """The configured storage, closed afterwards (an S3 client holds connections and a loop)."""
-    from hypotez.backends import open_storage
-    from hypotez.plugins import get_plugin_manager
-
-    settings = global_options().settings()
-    storage = open_storage(settings.storage, settings, get_plugin_manager().registry)
-    try:
-        yield storage
-    finally:
-        storage.close()
+from hypotez.cli.common import echo_json, sentiment_text
+from hypotez.cli.common import storage as _storage
 
 
 @click.group()

@@ -10,7 +10,7 @@ from hypotez.cli.common import echo_json, session
 @click.option("--chat", "chat_name", help="Chat backend name [env: HYPOTEZ_CHAT].")
 @click.option("--json", "as_json", is_flag=True)
 def models(chat_name: str | None, as_json: bool) -> None:
-    """List the models the chat backend offers (from the server for OpenAI)."""
+    """List the models the chat backend offers (a remote backend asks its server)."""
     with session(chat=chat_name, sentiment=False, store=False) as s:
         found = s.list_models()
         backend = s.chat_backend.name

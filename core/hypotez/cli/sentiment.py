@@ -21,7 +21,9 @@ BATCH = 64
 
 @click.command()
 @click.argument("texts", nargs=-1)
-@click.option("-a", "--analyzer", help="Analyzer name (textblob, vader, keywords, e5, llm...).")
+@click.option(
+    "-a", "--analyzer", help="Analyzer name (see `hypotez plugins`) [env: HYPOTEZ_SENTIMENT]."
+)
 @click.option(
     "-f",
     "--file",

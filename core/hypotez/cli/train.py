@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from hypotez.finetune import Prepared
     from hypotez.models import JobRecord
 
-DEFAULT_MODEL = "gpt-4o-mini"
 STEPS = ("validating_files", "queued", "running", "succeeded")
 
 
@@ -38,8 +37,14 @@ def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.argument("sources", nargs=-1, type=click.Path(exists=True)),
         click.option(
+            "--trainer",
+            "trainer_name",
+            help="Trainer whose limits the data is checked against, and that runs the job "
+            "[default: the best available; env: HYPOTEZ_TRAINER].",
+        ),
+        click.option(
             "--model",
-            help=f"Base model to fine-tune [default: {DEFAULT_MODEL}; env: HYPOTEZ_TRAINING_MODEL].",
+            help="Base model to fine-tune [default: the trainer's; env: HYPOTEZ_TRAINING_MODEL].",
         ),
         click.option(
             "--system",
@@ -90,7 +95,7 @@ def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--epochs",
             type=click.IntRange(1, 50),
-            help="Epochs [default: OpenAI's rule]; used for the cost estimate and the job.",
+            help="Epochs [default: the trainer's rule]; used for the cost estimate and the job.",
         ),
         click.option(
             "--price",
@@ -106,10 +111,29 @@ def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _trainer(s: Any, name: str | None) -> Any:
+    """The trainer to validate for; ``None`` (format checks only) when none is available and
+    none was named."""
+    from hypotez.errors import ConfigError
+
+    try:
+        return s.trainer
+    except ConfigError:
+        if name:
+            raise
+        click.echo(
+            "Note: no trainer is available, so only the format is checked (no token limits); "
+            "name one with --trainer.",
+            err=True,
+        )
+        return None
+
+
 def _prepare(
     s: Any,
     sources: tuple[str, ...],
     *,
+    trainer_name: str | None,
     model: str | None,
     system: str | None,
     use_dialogues: bool,
@@ -148,7 +172,8 @@ def _prepare(
     )
     return finetune.prepare(
         dataset,
-        model=model or settings.option("training", "model", DEFAULT_MODEL, str),
+        trainer=_trainer(s, trainer_name),
+        model=model or settings.option("training", "model", "", str),
         max_tokens_per_example=max_tokens_per_example,
         epochs=epochs,
         price_per_million=price,
@@ -184,7 +209,7 @@ def train() -> None:
 )
 def prepare(as_json: bool, output: str | None, **kwargs: Any) -> None:
     """Validate SOURCES and write the exact JSONL that would be uploaded."""
-    with session(sentiment=False) as s:
+    with session(sentiment=False, trainer=kwargs["trainer_name"]) as s:
         prepared = _prepare(s, **kwargs)
     if as_json:
         click.echo(
@@ -209,8 +234,8 @@ def prepare(as_json: bool, output: str | None, **kwargs: Any) -> None:
 @train.command()
 @data_options
 def validate(as_json: bool, **kwargs: Any) -> None:
-    """Check SOURCES as OpenAI's data-prep notebook does; exit 2 if they are invalid."""
-    with session(sentiment=False) as s:
+    """Check SOURCES against the trainer's rules; exit 2 if they are invalid."""
+    with session(sentiment=False, trainer=kwargs["trainer_name"]) as s:
         prepared = _prepare(s, **kwargs)
     _show_report(prepared, as_json)
     _exit_if_invalid(prepared)
@@ -239,7 +264,6 @@ def _parse_metadata(items: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--metadata", multiple=True, help="KEY=VALUE attached to the job (repeatable).")
 @click.option("--batch-size", type=click.IntRange(1, 256))
 @click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True))
-@click.option("--trainer", "trainer_name", help="Trainer backend [env: HYPOTEZ_TRAINER].")
 @click.option("--wait/--no-wait", "wait_", default=False, help="Follow the job until it ends.")
 @click.option(
     "--interval",
@@ -257,7 +281,6 @@ def submit(
     metadata: tuple[str, ...],
     batch_size: int | None,
     learning_rate_multiplier: float | None,
-    trainer_name: str | None,
     wait_: bool,
     interval: float,
     **kwargs: Any,
@@ -266,7 +289,7 @@ def submit(
     from hypotez import finetune
 
     meta = _parse_metadata(metadata)
-    with session(sentiment=False, trainer=trainer_name) as s:
+    with session(sentiment=False, trainer=kwargs["trainer_name"]) as s:
         prepared = _prepare(s, **kwargs)
         _show_report(prepared, as_json, err=True)
         _exit_if_invalid(prepared)
@@ -274,6 +297,7 @@ def submit(
         if validation_file:
             held_out = finetune.prepare(
                 finetune.gather([validation_file], system=kwargs["system"]),
+                trainer=s.trainer,
                 model=prepared.report.model,
                 max_tokens_per_example=kwargs["max_tokens_per_example"],
                 min_examples=1,
@@ -326,14 +350,34 @@ def _show_record(job: JobRecord, as_json: bool) -> None:
             click.echo(f"  {key}: {job.meta[key]}")
 
 
+def job_session(job_id: str, trainer_name: str | None) -> Any:
+    """A session whose trainer is ``trainer_name``, else the one that ran the stored job."""
+    from hypotez import finetune
+    from hypotez.cli.common import storage
+
+    if trainer_name is None:
+        with storage() as store:
+            known = finetune.stored_job(store, job_id)
+        trainer_name = known.backend if known is not None and known.backend else None
+    return session(sentiment=False, trainer=trainer_name)
+
+
+_trainer_option = click.option(
+    "--trainer",
+    "trainer_name",
+    help="Trainer backend [default: the one that ran the job, as recorded; env: HYPOTEZ_TRAINER].",
+)
+
+
 @train.command()
 @click.argument("job_id")
+@_trainer_option
 @click.option("--json", "as_json", is_flag=True)
-def status(job_id: str, as_json: bool) -> None:
+def status(job_id: str, trainer_name: str | None, as_json: bool) -> None:
     """Fetch a job's state (its stored record is refreshed)."""
     from hypotez import finetune
 
-    with session(sentiment=False) as s:
+    with job_session(job_id, trainer_name) as s:
         _show_record(finetune.status(s, job_id), as_json)
 
 
@@ -342,12 +386,13 @@ def status(job_id: str, as_json: bool) -> None:
     "--remote", is_flag=True, help="Also fetch the trainer's recent jobs (and store them)."
 )
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--trainer", "trainer_name", help="With --remote: the trainer to ask.")
 @click.option("--json", "as_json", is_flag=True)
-def list_(remote: bool, limit: int, as_json: bool) -> None:
+def list_(remote: bool, limit: int, trainer_name: str | None, as_json: bool) -> None:
     """List job records from storage, oldest first."""
     from hypotez import finetune
 
-    with session(sentiment=False) as s:
+    with session(sentiment=False, trainer=trainer_name) as s:
         jobs = finetune.list_jobs(s, remote=remote, limit=limit)
     if as_json:
         echo_json([j.to_dict() for j in jobs])
@@ -363,12 +408,13 @@ def list_(remote: bool, limit: int, as_json: bool) -> None:
 @train.command()
 @click.argument("job_id")
 @click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@_trainer_option
 @click.option("--json", "as_json", is_flag=True)
-def events(job_id: str, limit: int, as_json: bool) -> None:
+def events(job_id: str, limit: int, trainer_name: str | None, as_json: bool) -> None:
     """Print a job's events, oldest first."""
     from hypotez import finetune
 
-    with session(sentiment=False) as s:
+    with job_session(job_id, trainer_name) as s:
         items = finetune.events(s, job_id, limit=limit)
     if as_json:
         echo_json(items)
@@ -379,11 +425,12 @@ def events(job_id: str, limit: int, as_json: bool) -> None:
 
 @train.command()
 @click.argument("job_id")
-def cancel(job_id: str) -> None:
+@_trainer_option
+def cancel(job_id: str, trainer_name: str | None) -> None:
     """Cancel a job (its stored record is refreshed)."""
     from hypotez import finetune
 
-    with session(sentiment=False) as s:
+    with job_session(job_id, trainer_name) as s:
         job = finetune.cancel(s, job_id)
     click.echo(_record_line(job))
 
@@ -442,9 +489,10 @@ def _wait(s: Any, job_id: str, *, interval: float, timeout: float | None) -> Job
     type=click.FloatRange(min=0),
     help="Give up after this many seconds (the job keeps running).",
 )
-def wait_cmd(job_id: str, interval: float, timeout: float | None) -> None:
+@_trainer_option
+def wait_cmd(job_id: str, interval: float, timeout: float | None, trainer_name: str | None) -> None:
     """Follow a job until it succeeds, fails or is cancelled (exit 1 unless it succeeded)."""
-    with session(sentiment=False) as s:
+    with job_session(job_id, trainer_name) as s:
         _wait(s, job_id, interval=interval, timeout=timeout)
 
 

@@ -28,7 +28,6 @@ from hypotez.validation import ValidationReport, validate
 
 JOBS = "jobs"
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
-DEFAULT_MODEL = "gpt-4o-mini"
 
 
 class HasTrainer(Protocol):
@@ -53,6 +52,9 @@ class Prepared:
     report: ValidationReport
     examples: tuple[TrainingExample, ...] = attrs.field(converter=_examples, factory=tuple)
     jsonl: bytes = b""
+    #: What the caller asked of :func:`prepare` (model, limits, epochs, price), so that the same
+    #: data can be checked again for another trainer.
+    options: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -97,31 +99,40 @@ def gather(
 def prepare(
     dataset: Dataset | Iterable[Any],
     *,
-    model: str = DEFAULT_MODEL,
+    trainer: Trainer | None = None,
+    model: str = "",
     max_tokens_per_example: int | None = None,
     epochs: int | None = None,
     price_per_million: float | None = None,
     min_examples: int | None = None,
 ) -> Prepared:
-    """Validate ``dataset`` for ``model``; when valid, serialise the upload file.
+    """Validate ``dataset`` for ``model`` on ``trainer`` (its limits, its token counts); when
+    valid, serialise the upload file. ``model`` defaults to the trainer's default model.
 
     Never raises for bad data: check ``ok`` or call ``raise_for_errors()``.
     """
     if not isinstance(dataset, Dataset):
         dataset = from_items(dataset)
-    kwargs: dict[str, Any] = {} if min_examples is None else {"min_examples": min_examples}
     report = validate(
         dataset,
+        trainer=trainer,
         model=model,
         max_tokens_per_example=max_tokens_per_example,
+        min_examples=min_examples,
         epochs=epochs,
         price_per_million=price_per_million,
-        **kwargs,
     )
+    options = {
+        "model": model,
+        "max_tokens_per_example": max_tokens_per_example,
+        "epochs": epochs,
+        "price_per_million": price_per_million,
+        "min_examples": min_examples,
+    }
     if not report.ok:
-        return Prepared(dataset, report)
+        return Prepared(dataset, report, options=options)
     examples = dataset.examples()
-    return Prepared(dataset, report, examples, to_jsonl(examples))
+    return Prepared(dataset, report, examples, to_jsonl(examples), options)
 
 
 def submit(
@@ -138,9 +149,14 @@ def submit(
 ) -> JobRecord:
     """Start a job on the session's trainer with ``prepared`` data; save and return its record.
 
-    Raises :class:`~hypotez.errors.TrainingDataError` (with the report) if the data, or the
-    validation data, did not pass validation: nothing is uploaded then.
+    Data prepared for another trainer (or for none) is checked again for this one first: each
+    trainer has its own limits. Raises :class:`~hypotez.errors.TrainingDataError` (with the
+    report) if the data, or the validation data, did not pass: nothing is uploaded then.
     """
+    trainer = session.trainer
+    prepared = _for_trainer(prepared, trainer)
+    if validation is not None:
+        validation = _for_trainer(validation, trainer)
     for what in (prepared, validation):
         if what is None:
             continue
@@ -152,7 +168,7 @@ def submit(
     model = prepared.report.model
     if epochs is None and prepared.report.cost is not None and not prepared.report.cost.epochs_auto:
         epochs = prepared.report.cost.epochs
-    record = session.trainer.submit(
+    record = trainer.submit(
         prepared.examples,
         model=model,
         description=description,
@@ -180,19 +196,31 @@ def submit(
     return record
 
 
+def _for_trainer(prepared: Prepared, trainer: Trainer) -> Prepared:
+    """``prepared`` as checked for ``trainer``: limits differ per trainer, so data checked for
+    another one (or for none) could be refused there, or worse, silently truncated."""
+    if prepared.report.trainer == trainer.name:
+        return prepared
+    checked = prepare(prepared.dataset, trainer=trainer, **prepared.options)
+    # The new report, with the bytes that were prepared: they are compared with the examples
+    # below, so anything changed after validation is still refused.
+    return attrs.evolve(prepared, report=checked.report) if checked.ok else checked
+
+
 def train(
     session: HasTrainer,
     dataset: Dataset | Iterable[Any],
     *,
-    model: str = DEFAULT_MODEL,
+    model: str = "",
     description: str = "",
     **options: Any,
 ) -> JobRecord:
-    """Prepare and submit in one call (the seed API's ``train``/``dynamic_train``).
+    """Prepare and submit in one call (the seed API's ``train``/``dynamic_train``), for the
+    session's trainer (``model`` defaults to the trainer's default).
 
     Raises :class:`~hypotez.errors.TrainingDataError` with the report if the data is invalid.
     """
-    prepared = prepare(dataset, model=model)
+    prepared = prepare(dataset, trainer=session.trainer, model=model)
     prepared.raise_for_errors()
     return submit(session, prepared, description=description, **options)
 

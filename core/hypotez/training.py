@@ -20,9 +20,13 @@ Usage, as the seed documented it::
     description = model.describe_image("example_image.jpg")
     print("Image description:", description)
 
-``OPENAI_BASE_URL`` points the model at any OpenAI-compatible server. ``main()`` runs the same
+``OPENAI_BASE_URL`` points the model at any OpenAI-compatible server. Without an API key the
+class runs on the offline defaults (local chat, vision and fine-tuning). ``main()`` runs the same
 steps (``python -m hypotez.training [IMAGE]``). Every difference from the seed is listed, with its
 reason, in ``docs/seed-api.md``.
+
+This module is the one place in core that names the OpenAI plugin: the class it keeps alive is
+called OpenAIModel and takes an OpenAI API key.
 """
 
 from __future__ import annotations
@@ -34,13 +38,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hypotez.errors import ConfigError, InputError
+from hypotez.errors import InputError
 from hypotez.images import load_image
 from hypotez.models import Assistant, Reply
 from hypotez.session import Session
 from hypotez.settings import Settings
 
-DEFAULT_MODEL = "gpt-4o-mini"
+#: The plugin (and backend name) an API key is for.
+OPENAI = "openai"
 
 
 def load_assistant_catalog(path: str | os.PathLike[str]) -> list[Assistant]:
@@ -90,10 +95,12 @@ class OpenAIModel:
     """The seed's OpenAI model class: ask with sentiment, keep the dialogue, describe images.
 
     Args:
-        api_key: the OpenAI API key; ``None`` reads ``OPENAI_API_KEY``.
+        api_key: the OpenAI API key; ``None`` reads ``OPENAI_API_KEY``; with neither, the
+            offline defaults answer (local chat, vision and fine-tuning).
         system_instruction: the system message of every request (an assistant's
             instructions replace it when it has some).
-        model_name: the chat and vision model.
+        model_name: the chat, vision and fine-tuning model; ``None``: each backend's default
+            (``gpt-4o-mini`` for OpenAI).
         assistant_id: a preset from the assistants catalog to apply at once.
         catalog: a JSON catalog file of assistant presets, read in addition to the stored
             catalog (``hypotez assistants``); its entries win on an id clash and are not stored.
@@ -105,7 +112,7 @@ class OpenAIModel:
         self,
         api_key: str | None = None,
         system_instruction: str | None = None,
-        model_name: str = DEFAULT_MODEL,
+        model_name: str | None = None,
         assistant_id: str | None = None,
         *,
         catalog: str | os.PathLike[str] | None = None,
@@ -113,19 +120,21 @@ class OpenAIModel:
         storage: str | None = None,
         sentiment: str | bool | None = None,
     ) -> None:
-        base = settings or Settings.load()
-        key = api_key or base.openai_api_key
-        if not key:
-            raise ConfigError(
-                "OpenAIModel needs an API key: pass api_key= or set OPENAI_API_KEY "
-                "(any non-empty value for a local OpenAI-compatible server)."
-            )
-        self._settings = base.evolve(openai_api_key=key)
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise InputError("api_key must be a non-empty string, or None to read OPENAI_API_KEY.")
+        base = settings if settings is not None else Settings.load()
+        if api_key:
+            base = base.with_options(OPENAI, api_key=api_key)
+        has_key = bool(api_key or base.option(OPENAI, "api_key", secret=True))
+        has_key = has_key or bool(base.env("OPENAI_API_KEY"))
+        self._settings = base
         self._catalog = load_assistant_catalog(catalog) if catalog is not None else []
+        remote = OPENAI if has_key else None  # no key: the offline defaults
         self.session = Session(
             settings=self._settings,
-            chat="openai",
-            vision="openai",
+            chat=remote,
+            vision=remote,
+            trainer=remote,
             sentiment=sentiment,
             storage=storage,
             system=system_instruction,
@@ -135,15 +144,14 @@ class OpenAIModel:
         #: Where :meth:`_save_dialogue` writes; ``None``: ``$HYPOTEZ_HOME/exports/<dialogue>.json``.
         self.dialogue_log_path: Path | None = None
         self.assistant: Assistant | None = None
-        self._http_backend: Any = None
         if assistant_id is not None:
             self.set_assistant(assistant_id)
 
     # -- plain attributes of the seed ------------------------------------------------------
     @property
-    def model(self) -> str:
-        """The model name used for chat and vision requests."""
-        return self.session.model or DEFAULT_MODEL
+    def model(self) -> str | None:
+        """The model name used for chat and vision requests (``None``: the backend's default)."""
+        return self.session.model
 
     @model.setter
     def model(self, value: str) -> None:
@@ -287,12 +295,7 @@ class OpenAIModel:
         return str(backend.describe(load_image(image_path), prompt, model=self.model).text)
 
     def _http_vision(self) -> Any:
-        if self._http_backend is None:
-            from hypotez.plugins import get_plugin_manager
-
-            registry = get_plugin_manager().registry
-            self._http_backend = registry.build("vision", "openai-http", self._settings)
-        return self._http_backend
+        return self.session.context.get("vision", "openai-http")
 
     # -- fine-tuning (the fine-tuning issue fills these in) -------------------------------
     def dynamic_train(self) -> str | None:
@@ -308,7 +311,9 @@ class OpenAIModel:
 
         description = "dynamic_train: stored dialogues"
         dataset = finetune.gather(storage=self.session.storage, dialogues=True)
-        record = finetune.train(self.session, dataset, model=self.model, description=description)
+        record = finetune.train(
+            self.session, dataset, model=self.model or "", description=description
+        )
         self.save_job_id(record.id, description)
         self.current_job_id = record.id
         return record.id
@@ -348,7 +353,9 @@ class OpenAIModel:
             what = ", ".join(str(p) for p in paths) or "given data"
         description = f"train: {what}"
         dataset = datasets.concat(parts)
-        record = finetune.train(self.session, dataset, model=self.model, description=description)
+        record = finetune.train(
+            self.session, dataset, model=self.model or "", description=description
+        )
         self.save_job_id(record.id, description)
         self.current_job_id = record.id
         return record.id
@@ -370,9 +377,6 @@ class OpenAIModel:
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
         """Close the HTTP clients. The dialogue stays in storage."""
-        backend, self._http_backend = self._http_backend, None
-        if backend is not None:
-            backend.close()
         self.session.close()
 
     def __enter__(self) -> OpenAIModel:

@@ -1,7 +1,12 @@
 """Check training data before anything leaves the machine.
 
-The checks follow OpenAI's cookbook notebook "Data preparation and analysis for chat model
-fine-tuning", made stricter where hypotez would otherwise drop data silently:
+The format checks follow the chat fine-tuning format's data-preparation checks, made stricter
+where hypotez would otherwise drop data silently. The limits (minimum examples, tokens per
+example, how tokens are counted, what a job costs) are the *trainer's*: each
+:class:`hypotez.Trainer` states its own (:meth:`~hypotez.Trainer.limits`,
+:meth:`~hypotez.Trainer.token_counter`, :meth:`~hypotez.Trainer.estimate_cost`), so the same
+data is checked against a hosted service's published rules by that service's trainer, and
+against a local base model's tokenizer and context by a local one.
 
 Errors (any one blocks an upload), each reported with its file and line:
 
@@ -17,30 +22,31 @@ Errors (any one blocks an upload), each reported with its file and line:
 ``unrecognized_role``              a role other than system, user, assistant
 ``missing_content``                empty or non-string content
 ``example_missing_assistant_message``  no assistant message to learn from
-``too_long``                       over the model's per-example token limit (OpenAI would
-                                   truncate it, cutting off the reply it should learn)
-``too_few_examples``               fewer than 10 examples (OpenAI's minimum)
+``too_long``                       over the trainer's per-example token limit (the trainer
+                                   would truncate it, cutting off the reply it should learn)
+``too_few_examples``               fewer examples than the trainer's minimum
 
 Warnings (reported, do not block): examples without a system or user message, duplicate
 examples, files in a folder that were skipped, a model whose price is unknown.
 
-Statistics: messages, total tokens and assistant tokens per example (min, max, mean, median,
-p5, p95), and a :class:`~hypotez.datasets.pricing.CostEstimate`.
+Statistics (when the trainer can count tokens): messages, total tokens and assistant tokens per
+example (min, max, mean, median, p5, p95), and the trainer's :class:`~hypotez.CostEstimate`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from hypotez.datasets.pricing import CostEstimate, context_limit, estimate_cost
 from hypotez.datasets.records import Dataset, Record, from_items
 from hypotez.errors import TrainingDataError
-from hypotez.models import TrainingExample
+from hypotez.models import CostEstimate, TrainingExample, TrainingLimits
 
-MIN_EXAMPLES = 10
+if TYPE_CHECKING:
+    from hypotez.protocols import Trainer
+
 KNOWN_ROLES = ("system", "user", "assistant")
 KNOWN_MESSAGE_KEYS = ("role", "content")
 
@@ -58,7 +64,7 @@ ERROR_HELP: dict[str, str] = {
     "missing_content": "content must be non-empty text",
     "example_missing_assistant_message": "add the assistant reply the model should learn",
     "too_long": "shorten the example or split the dialogue (or raise max_tokens_per_example)",
-    "too_few_examples": f"OpenAI needs at least {MIN_EXAMPLES} examples; add more",
+    "too_few_examples": "the trainer refuses smaller jobs; add more examples",
 }
 MAX_LISTED = 10  # locations listed per kind in the text report
 
@@ -139,9 +145,11 @@ class ValidationReport:
     """Everything validation found. ``ok`` is True when nothing blocks an upload."""
 
     model: str
+    #: The tokenizer tokens were counted with (``None``: not counted).
     encoding: str | None
     n_examples: int
-    max_tokens_per_example: int
+    #: The per-example token limit applied (``None``: no length check).
+    max_tokens_per_example: int | None
     errors: tuple[Issue, ...] = attrs.field(converter=_issues, factory=tuple)
     warnings: tuple[Issue, ...] = attrs.field(converter=_issues, factory=tuple)
     messages_per_example: Distribution = attrs.field(factory=Distribution)
@@ -154,6 +162,10 @@ class ValidationReport:
     n_missing_user: int = 0
     cost: CostEstimate | None = None
     sources: tuple[str, ...] = attrs.field(converter=_strs, factory=tuple)
+    #: The trainer's notices (deadlines, limits) for whoever reads the report.
+    notices: tuple[str, ...] = attrs.field(converter=_strs, factory=tuple)
+    #: The trainer the data was checked for ("" = format checks only).
+    trainer: str = ""
 
     @property
     def ok(self) -> bool:
@@ -189,14 +201,18 @@ class ValidationReport:
             "n_missing_user": self.n_missing_user,
             "cost": self.cost.to_dict() if self.cost else None,
             "sources": list(self.sources),
+            "notices": list(self.notices),
+            "trainer": self.trainer,
         }
 
     def render(self) -> str:
         """A report for people: problems grouped by kind with their locations, then numbers."""
         lines = [
-            f"{self.n_examples} example(s) for {self.model}"
+            f"{self.n_examples} example(s) for {self.model or 'the default model'}"
+            + (f" on the {self.trainer!r} trainer" if self.trainer else " (format checks only)")
             + (f" ({self.encoding})" if self.encoding else "")
         ]
+        lines += [f"Note: {notice}" for notice in self.notices]
         if self.errors:
             lines.append(
                 f"ERRORS ({len(self.errors)}): fix these; nothing is uploaded until you do."
@@ -222,10 +238,11 @@ class ValidationReport:
             lines.append(
                 f"Assistant tokens per example: {self.assistant_tokens_per_example.render()}"
             )
-            lines.append(f"Token limit per example: {self.max_tokens_per_example:,}")
+            if self.max_tokens_per_example is not None:
+                lines.append(f"Token limit per example: {self.max_tokens_per_example:,}")
         if self.cost is not None and measured:
             c = self.cost
-            how = "by OpenAI's default rule" if c.epochs_auto else "as requested"
+            how = f"by {c.epochs_rule}" if c.epochs_auto else "as requested"
             lines.append(
                 f"Cost estimate: ~{c.billing_tokens_per_epoch:,} billed tokens per epoch"
                 f" x {c.epochs} epoch(s) ({how}) = ~{c.billed_tokens:,} tokens"
@@ -340,22 +357,28 @@ def _as_dataset(data: Dataset | Iterable[Record | TrainingExample | Mapping[str,
 def validate(
     data: Dataset | Iterable[Record | TrainingExample | Mapping[str, Any]],
     *,
-    model: str = "gpt-4o-mini",
+    trainer: Trainer | None = None,
+    model: str = "",
     max_tokens_per_example: int | None = None,
-    min_examples: int = MIN_EXAMPLES,
+    min_examples: int | None = None,
     epochs: int | None = None,
     price_per_million: float | None = None,
     count_tokens: bool = True,
 ) -> ValidationReport:
-    """Validate training data for ``model``; never raises for bad data, returns the report.
+    """Validate training data for ``model`` on ``trainer``; never raises for bad data.
 
-    ``data`` is a :class:`~hypotez.datasets.Dataset`, records, examples or plain dicts.
-    ``max_tokens_per_example`` defaults to the model's limit; ``epochs`` and
-    ``price_per_million`` feed the cost estimate (defaults: OpenAI's rule and price table).
+    ``data`` is a :class:`~hypotez.datasets.Dataset`, records, examples or plain dicts. The
+    trainer's :meth:`~hypotez.Trainer.limits` give the minimum number of examples and the
+    per-example token limit (``min_examples`` and ``max_tokens_per_example`` override them);
+    its token counter and cost estimate give the statistics (``epochs`` and
+    ``price_per_million`` feed the estimate). Without a trainer only the format is checked.
     ``count_tokens=False`` skips token statistics, the length check and the cost estimate.
     """
     dataset = _as_dataset(data)
-    limit = max_tokens_per_example or context_limit(model)
+    model = model or (trainer.default_model if trainer is not None else "")
+    limits = trainer.limits(model) if trainer is not None else TrainingLimits()
+    limit = max_tokens_per_example or limits.max_tokens_per_example
+    minimum = min_examples if min_examples is not None else limits.min_examples
     errors: list[Issue] = []
     warnings: list[Issue] = [Issue("skipped_file", why, path) for path, why in dataset.skipped]
     valid: list[tuple[int, Record]] = []
@@ -370,9 +393,10 @@ def validate(
             valid.append((index, record))
 
     n = len(dataset.records)
-    if n < min_examples:
+    if n < minimum:
+        who = f"the {trainer.name!r} trainer" if trainer is not None else "training"
         errors.append(
-            Issue("too_few_examples", f"{n} example(s); at least {min_examples} are needed")
+            Issue("too_few_examples", f"{n} example(s); {who} needs at least {minimum}")
         )
 
     n_messages: list[int] = []
@@ -405,20 +429,16 @@ def validate(
     if n_missing_user:
         warnings.append(Issue("missing_user", f"{n_missing_user} example(s) have no user message"))
 
-    encoding = None
+    counter = trainer.token_counter(model) if trainer is not None and count_tokens else None
     totals: list[int] = []
     assistants: list[int] = []
     cost = None
-    if count_tokens:
-        from hypotez.datasets.tokens import TokenCounter
-
-        counter = TokenCounter(model)
-        encoding = counter.encoding_name
+    if counter is not None:
         for index, record in valid:
-            total, assistant = counter.count_messages(record.data["messages"])
+            total, assistant = counter(record.data["messages"])
             totals.append(total)
             assistants.append(assistant)
-            if total > limit:
+            if limit is not None and total > limit:
                 errors.append(
                     Issue(
                         "too_long",
@@ -428,8 +448,11 @@ def validate(
                         index,
                     )
                 )
-        cost = estimate_cost(model, totals, limit=limit, epochs=epochs, price=price_per_million)
-        if cost.price_per_million is None:
+        assert trainer is not None
+        cost = trainer.estimate_cost(
+            model, totals, epochs=epochs, price_per_million=price_per_million
+        )
+        if cost is not None and cost.price_per_million is None:
             warnings.append(
                 Issue(
                     "unknown_price",
@@ -440,7 +463,7 @@ def validate(
     errors.sort(key=lambda e: (e.example is None, e.example if e.example is not None else 0))
     return ValidationReport(
         model=model,
-        encoding=encoding,
+        encoding=(limits.tokenizer or "tokens") if counter is not None else None,
         n_examples=n,
         max_tokens_per_example=limit,
         errors=errors,
@@ -454,4 +477,6 @@ def validate(
         n_missing_user=n_missing_user,
         cost=cost,
         sources=dataset.sources,
+        notices=limits.notices,
+        trainer=trainer.name if trainer is not None else "",
     )

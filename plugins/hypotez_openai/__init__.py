@@ -1,102 +1,126 @@
-"""OpenAI (and any OpenAI-compatible server): chat, vision and LLM sentiment.
+"""OpenAI (and any OpenAI-compatible server): chat, vision, fine-tuning and LLM sentiment.
 
 Registers:
 
-- chat ``openai``: chat completions through the ``openai`` SDK (history, JSON schema, streaming,
-  async). Chosen by default (priority 100) whenever an API key is configured.
+- chat ``openai``: chat completions through the ``openai`` SDK (history, JSON schema, streaming).
+  Chosen by default (priority 100) whenever an API key is configured.
 - vision ``openai``: describe an image with a vision model through the SDK.
 - vision ``openai-http``: the same request posted with plain httpx (the seed's
   ``describe_image_by_requests``).
-- sentiment ``llm``: classify texts with the session's chat backend via structured output.
+- trainer ``openai``: fine-tuning jobs (upload, create, status, events, cancel).
+- sentiment ``llm``: classify texts with the context's chat backend via structured output.
 
-Settings: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``HYPOTEZ_MODEL``, ``HYPOTEZ_TIMEOUT``,
-``HYPOTEZ_MAX_RETRIES``; options under ``[plugins.openai]`` (``model``, ``vision_model``,
-``max_tokens_field``) and ``[plugins.llm]`` (``chat``, ``model``, ``batch_size``). Nothing heavy is
-imported here: each factory imports its module when the backend is first built.
+Settings (this plugin's own; core knows none of them): ``OPENAI_API_KEY`` (or the secret option
+``openai.api_key``, never read from hypotez.toml), ``OPENAI_BASE_URL`` (or ``openai.base_url``),
+``HYPOTEZ_MODEL``, ``HYPOTEZ_TIMEOUT``, ``HYPOTEZ_MAX_RETRIES``; options under ``[plugins.openai]``
+(``model``, ``vision_model``, ``max_tokens_field``) and ``[plugins.llm]`` (``chat``, ``model``,
+``batch_size``). Nothing heavy is imported here: each factory imports its module when the
+backend is first built.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import hookimpl
-from hypotez_openai.trainer import register_trainers  # noqa: F401
+from hypotez import Register, hookimpl
+from hypotez_openai.client import INSTALL, KEY_HINT, has_key
+
+if TYPE_CHECKING:
+    from hypotez import Context
 
 
-def _has_key(settings: Any) -> bool:
-    return bool(settings.openai_api_key)
-
-
-def _chat(settings: Any) -> Any:
+def _chat(context: Context) -> Any:
     from hypotez_openai.chat import OpenAIChat
     from hypotez_openai.client import Config
 
-    return OpenAIChat(Config.from_settings(settings, "openai"))
+    return OpenAIChat(Config.from_settings(context.settings, "openai"))
 
 
-def _vision(settings: Any) -> Any:
+def _vision(context: Context) -> Any:
     from hypotez_openai.client import Config
     from hypotez_openai.vision import OpenAIVision
 
-    return OpenAIVision(Config.from_settings(settings, "openai"))
+    return OpenAIVision(Config.from_settings(context.settings, "openai"))
 
 
-def _vision_http(settings: Any) -> Any:
+def _vision_http(context: Context) -> Any:
     from hypotez_openai.client import Config
     from hypotez_openai.vision import OpenAIHttpVision
 
-    return OpenAIHttpVision(Config.from_settings(settings, "openai-http"))
+    return OpenAIHttpVision(Config.from_settings(context.settings, "openai-http"))
 
 
-def _llm_sentiment(settings: Any) -> Any:
-    import hypotez
+def _trainer(context: Context) -> Any:
+    from hypotez_openai.client import Config
+    from hypotez_openai.training import OpenAITrainer
+
+    # Without a key the trainer still validates data against OpenAI's limits; submitting
+    # then asks for one.
+    return OpenAITrainer(Config.from_settings(context.settings, "openai", require_key=False))
+
+
+def _llm_sentiment(context: Context) -> Any:
     from hypotez_openai.sentiment import LLMSentimentAnalyzer
 
-    chat_name = settings.option("llm", "chat", None, str) or settings.chat
-    chat = hypotez.get_plugin_manager().registry.build("chat", chat_name, settings)
+    settings = context.settings
     return LLMSentimentAnalyzer(
-        chat,
+        # The context's chat backend: the one its sessions use, never a second model.
+        context.get("chat", settings.option("llm", "chat", None, str)),
         model=settings.option("llm", "model", None, str),
         batch_size=settings.option("llm", "batch_size", 20, int),
-        owns_chat=True,
     )
 
 
 def _llm_available(settings: Any) -> bool:
-    return _has_key(settings) or bool(settings.chat or settings.option("llm", "chat"))
+    return has_key(settings) or bool(settings.chat or settings.option("llm", "chat"))
 
 
 @hookimpl
-def register_chat_backends(register: Any) -> None:
+def register_chat_backends(register: Register) -> None:
     register(
         "openai",
         _chat,
         priority=100,
-        available=_has_key,
+        available=has_key,
         description="OpenAI or any OpenAI-compatible server (OPENAI_BASE_URL), via the SDK",
+        install=KEY_HINT,
     )
 
 
 @hookimpl
-def register_vision_backends(register: Any) -> None:
+def register_vision_backends(register: Register) -> None:
     register(
         "openai",
         _vision,
         priority=100,
-        available=_has_key,
+        available=has_key,
         description="Describe images with an OpenAI vision model, via the SDK",
+        install=KEY_HINT,
     )
     register(
         "openai-http",
         _vision_http,
         priority=50,
-        available=_has_key,
+        available=has_key,
         description="Describe images with an OpenAI vision model, one raw httpx request",
+        install=KEY_HINT,
     )
 
 
 @hookimpl
-def register_sentiment_analyzers(register: Any) -> None:
+def register_trainers(register: Register) -> None:
+    register(
+        "openai",
+        _trainer,
+        priority=100,
+        available=has_key,
+        description="OpenAI fine-tuning (or a compatible server): upload, supervised jobs, events",
+        install=KEY_HINT,
+    )
+
+
+@hookimpl
+def register_sentiment_analyzers(register: Register) -> None:
     register(
         "llm",
         _llm_sentiment,
@@ -104,4 +128,5 @@ def register_sentiment_analyzers(register: Any) -> None:
         priority=-50,
         available=_llm_available,
         description="Any chat model via structured output (label + score), batched",
+        install=f"{INSTALL}, then {KEY_HINT}; or name a chat backend with HYPOTEZ_LLM_CHAT",
     )

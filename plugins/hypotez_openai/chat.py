@@ -1,11 +1,24 @@
-"""The ``openai`` chat backend: OpenAI or any OpenAI-compatible server, through the SDK."""
+"""The ``openai`` chat backend: OpenAI or any OpenAI-compatible server, through the SDK.
+
+It is async-native: it implements ``achat``, ``astream`` and ``alist_models`` on the SDK's async
+client, and :class:`hypotez.ChatBackend` derives the blocking methods from them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from hypotez import ChatBackend, ChatOptions, Message, ModelInfo, Reply, ReplyChunk, Usage
+from hypotez import (
+    BackendError,
+    ChatBackend,
+    ChatOptions,
+    Message,
+    ModelInfo,
+    Reply,
+    ReplyChunk,
+    Usage,
+)
 from hypotez_openai.client import Config, Connection
 from hypotez_openai.payloads import chat_body, reply_from, usage_of
 
@@ -55,45 +68,6 @@ class OpenAIChat(ChatBackend):
             raw=completion,
         )
 
-    # -- sync ----------------------------------------------------------------------------
-    def chat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
-        body = self._body(messages, options)
-        retries, per_call = self._request_options(options)
-        client = self.connection.with_retries(self.connection.sync, retries)
-        try:
-            completion = client.chat.completions.create(**body, **per_call)
-        except Exception as exc:
-            raise self.connection.error(exc, model=body["model"], retries=retries) from None
-        return self._reply(completion, body)
-
-    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[ReplyChunk]:
-        body = self._body(messages, options)
-        retries, per_call = self._request_options(options)
-        client = self.connection.with_retries(self.connection.sync, retries)
-        acc = _Accumulator(body["model"], self.name)
-        try:
-            # Retries cover opening the stream; a drop mid-stream cannot be retried without
-            # repeating text already shown, so it surfaces as BackendConnectionError.
-            events = client.chat.completions.create(
-                **body, stream=True, stream_options={"include_usage": True}, **per_call
-            )
-            with events:
-                for event in events:
-                    delta = acc.add(event)
-                    if delta:
-                        yield ReplyChunk(delta)
-        except Exception as exc:
-            raise self.connection.error(exc, model=body["model"], retries=retries) from None
-        yield ReplyChunk("", acc.reply())
-
-    def list_models(self) -> list[ModelInfo]:
-        try:
-            page = self.connection.sync.models.list()
-            models = list(page)
-        except Exception as exc:
-            raise self.connection.error(exc, model=None) from None
-        return self._models(models)
-
     def _models(self, models: list[Any]) -> list[ModelInfo]:
         infos = [
             ModelInfo(id=m.id, backend=self.name, owned_by=getattr(m, "owned_by", "") or "")
@@ -101,13 +75,18 @@ class OpenAIChat(ChatBackend):
         ]
         return sorted(infos, key=lambda m: m.id)
 
-    # -- async ---------------------------------------------------------------------------
+    async def _client(self, options: ChatOptions) -> tuple[Any, int | None, dict[str, Any]]:
+        retries, per_call = self._request_options(options)
+        client = self.connection.with_retries(await self.connection.aio(), retries)
+        return client, retries, per_call
+
+    # -- the ChatBackend protocol ----------------------------------------------------------
     async def achat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
         body = self._body(messages, options)
-        retries, per_call = self._request_options(options)
-        client = self.connection.with_retries(self.connection.aio, retries)
+        client, retries, per_call = await self._client(options)
         try:
-            completion = await client.chat.completions.create(**body, **per_call)
+            async with self.connection.slot():
+                completion = await client.chat.completions.create(**body, **per_call)
         except Exception as exc:
             raise self.connection.error(exc, model=body["model"], retries=retries) from None
         return self._reply(completion, body)
@@ -116,32 +95,33 @@ class OpenAIChat(ChatBackend):
         self, messages: Sequence[Message], options: ChatOptions
     ) -> AsyncIterator[ReplyChunk]:
         body = self._body(messages, options)
-        retries, per_call = self._request_options(options)
-        client = self.connection.with_retries(self.connection.aio, retries)
+        client, retries, per_call = await self._client(options)
         acc = _Accumulator(body["model"], self.name)
         try:
-            events = await client.chat.completions.create(
-                **body, stream=True, stream_options={"include_usage": True}, **per_call
-            )
-            async with events:
-                async for event in events:
-                    delta = acc.add(event)
-                    if delta:
-                        yield ReplyChunk(delta)
+            # Retries cover opening the stream; a drop mid-stream cannot be retried without
+            # repeating text already shown, so it surfaces as BackendConnectionError.
+            async with self.connection.slot():
+                events = await client.chat.completions.create(
+                    **body, stream=True, stream_options={"include_usage": True}, **per_call
+                )
+                async with events:
+                    async for event in events:
+                        delta = acc.add(event)
+                        if delta:
+                            yield ReplyChunk(delta)
         except Exception as exc:
             raise self.connection.error(exc, model=body["model"], retries=retries) from None
-        yield ReplyChunk("", acc.reply())
+        yield ReplyChunk("", acc.reply(self.connection.config.where))
 
     async def alist_models(self) -> list[ModelInfo]:
         try:
-            page = await self.connection.aio.models.list()
-            models = [m async for m in page]
+            client = await self.connection.aio()
+            async with self.connection.slot():
+                page = await client.models.list()
+                models = [m async for m in page]
         except Exception as exc:
             raise self.connection.error(exc, model=None) from None
         return self._models(models)
-
-    def close(self) -> None:
-        self.connection.close()
 
     async def aclose(self) -> None:
         await self.connection.aclose()
@@ -156,24 +136,40 @@ class _Accumulator:
         self.parts: list[str] = []
         self.finish_reason: str | None = None
         self.usage = Usage()
+        self.events = 0
+        self.answered = False  # an event carried the first choice: this is a chat stream
 
     def add(self, event: Any) -> str:
-        if getattr(event, "model", None):
-            self.model = event.model
-        if getattr(event, "usage", None) is not None:
-            self.usage = usage_of(event.usage.model_dump())
+        self.events += 1
+        model = getattr(event, "model", None)
+        if isinstance(model, str) and model:
+            self.model = model
+        usage = getattr(event, "usage", None)
+        if usage is not None and hasattr(usage, "model_dump"):
+            self.usage = usage_of(usage.model_dump())
         delta = ""
-        for choice in event.choices or []:
-            if choice.index != 0:
+        choices = getattr(event, "choices", None)
+        for choice in choices if isinstance(choices, list) else []:
+            if getattr(choice, "index", None) != 0:
                 continue
-            delta = choice.delta.content or "" if choice.delta else ""
-            if choice.finish_reason:
+            self.answered = True
+            content = getattr(getattr(choice, "delta", None), "content", None)
+            delta = content if isinstance(content, str) else ""
+            if isinstance(getattr(choice, "finish_reason", None), str):
                 self.finish_reason = choice.finish_reason
         if delta:
             self.parts.append(delta)
         return delta
 
-    def reply(self) -> Reply:
+    def reply(self, where: str) -> Reply:
+        """The whole reply; a stream that never carried a chat choice is an error, not an
+        empty reply (it would be stored, and look like the model said nothing)."""
+        if not self.answered:
+            raise BackendError(
+                f"The server at {where} sent a stream of {self.events} event(s) without any "
+                "chat reply in it: it is not an OpenAI-compatible chat stream. Nothing was "
+                "stored. Check OPENAI_BASE_URL, or ask without streaming."
+            )
         return Reply(
             text="".join(self.parts),
             model=self.model,

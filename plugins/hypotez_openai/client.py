@@ -1,9 +1,15 @@
 """Settings -> OpenAI SDK clients, and SDK exceptions -> hypotez errors.
 
+This plugin owns its settings: the API key (``OPENAI_API_KEY``, or the secret option
+``openai.api_key``, never read from a TOML file), the base URL (``OPENAI_BASE_URL`` or
+``openai.base_url``) and the default model. Core knows none of them.
+
 Every backend of this plugin holds one :class:`Connection`: it builds the sync client on first
-use and one async client per event loop (an async HTTP pool cannot move between loops), and
-reuses them for every request. Retries are the SDK's own: ``max_retries`` bounded attempts with
-exponential backoff that honours ``Retry-After``; only the last failure reaches us.
+use and one async client per event loop (an async HTTP pool cannot move between loops), built
+in a worker thread so that importing the SDK and making its TLS context (~30 ms) never stalls
+an event loop, and reuses them for every request. Retries are the SDK's own: ``max_retries``
+bounded attempts with exponential backoff that honours ``Retry-After``; only the last failure
+reaches us.
 """
 
 from __future__ import annotations
@@ -19,6 +25,37 @@ from hypotez_openai import errors
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_URL = "https://api.openai.com/v1"
 PLUGIN = "openai"  # options live under [plugins.openai] / HYPOTEZ_OPENAI_*
+INSTALL = "pip install 'hypotez[openai]'"
+KEY_HINT = "set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server)"
+#: In-flight requests per client. Hundreds of requests started together would each run their
+#: request-building and connection-pool work in one turn of the event loop (and the pool probes
+#: every idle socket on each change), stalling it for a long time; queued requests cost
+#: nothing. Raise it (option ``openai.max_concurrency``) for a high-latency API.
+DEFAULT_CONCURRENCY = 32
+
+
+def _concurrency(value: Any) -> int:
+    n = int(value)
+    if n < 1:
+        raise ValueError("must be a whole number >= 1")
+    return n
+
+
+def api_key_of(settings: Settings) -> str | None:
+    """The API key: the ``openai.api_key`` option (an argument or HYPOTEZ_OPENAI_API_KEY),
+    else ``OPENAI_API_KEY``."""
+    key = settings.option(PLUGIN, "api_key", None, str, secret=True) or settings.env(
+        "OPENAI_API_KEY"
+    )
+    return key or None
+
+
+def base_url_of(settings: Settings) -> str | None:
+    return settings.option(PLUGIN, "base_url", None, str) or settings.env("OPENAI_BASE_URL")
+
+
+def has_key(settings: Settings) -> bool:
+    return bool(api_key_of(settings))
 
 
 @attrs.frozen
@@ -34,15 +71,19 @@ class Config:
     #: Name of the max-tokens field: OpenAI wants ``max_completion_tokens``; some
     #: OpenAI-compatible servers only know the older ``max_tokens``.
     max_tokens_field: str = "max_completion_tokens"
+    #: Requests one client has in flight at once (per event loop); more wait their turn.
+    max_concurrency: int = DEFAULT_CONCURRENCY
 
     @property
     def where(self) -> str:
         return (self.base_url or OPENAI_URL).rstrip("/")
 
     @classmethod
-    def from_settings(cls, settings: Settings, backend: str = "openai") -> Config:
-        key = settings.openai_api_key
-        if not key:
+    def from_settings(
+        cls, settings: Settings, backend: str = "openai", *, require_key: bool = True
+    ) -> Config:
+        key = api_key_of(settings)
+        if not key and require_key:
             raise ConfigError(
                 f"The {backend!r} backend needs an API key: set OPENAI_API_KEY (any non-empty "
                 "value for a local OpenAI-compatible server), or pass api_key=."
@@ -60,8 +101,11 @@ class Config:
             )
         model = settings.model or settings.option(PLUGIN, "model", DEFAULT_MODEL, str)
         return cls(
-            api_key=key,
-            base_url=settings.openai_base_url or None,
+            max_concurrency=settings.option(
+                PLUGIN, "max_concurrency", DEFAULT_CONCURRENCY, _concurrency
+            ),
+            api_key=key or "",
+            base_url=base_url_of(settings) or None,
             timeout=settings.timeout,
             max_retries=settings.max_retries,
             model=model,
@@ -74,7 +118,7 @@ def import_openai(backend: str = "openai") -> Any:
     try:
         import openai
     except ImportError as exc:
-        raise MissingDependencyError(backend, "openai", "openai") from exc
+        raise MissingDependencyError(backend, "openai", INSTALL) from exc
     return openai
 
 
@@ -86,43 +130,76 @@ class Connection:
         self.backend = backend
         self._http_client = http_client  # tests inject a MockTransport-backed httpx2 client
         self._sync: Any = None
-        self._async: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+        # id(loop) -> (loop, future of its async client, the slots of its requests)
+        self._async: dict[
+            int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], asyncio.Semaphore]
+        ] = {}
         # (id(client), max_retries) -> (client, its copy with that retry budget)
         self._budgets: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
 
     def _kwargs(self) -> dict[str, Any]:
-        return {
+        if not self.config.api_key:
+            raise ConfigError(
+                f"The {self.backend!r} backend needs an API key for this request: "
+                f"{KEY_HINT}, or pass api_key=."
+            )
+        kwargs: dict[str, Any] = {
             "api_key": self.config.api_key,
             "base_url": self.config.base_url,
             "timeout": self.config.timeout,
             "max_retries": self.config.max_retries,
         }
+        if self._http_client is not None:
+            kwargs["http_client"] = self._http_client
+        return kwargs
 
     @property
     def sync(self) -> Any:
+        """The blocking client (the trainer uses it), built on first use."""
         with self._lock:
             if self._sync is None:
-                openai = import_openai(self.backend)
-                extra = {"http_client": self._http_client} if self._http_client else {}
-                self._sync = openai.OpenAI(**self._kwargs(), **extra)
+                self._sync = import_openai(self.backend).OpenAI(**self._kwargs())
             return self._sync
 
-    @property
-    def aio(self) -> Any:
-        """The async client for the running event loop."""
+    def _make_async(self) -> Any:
+        client = import_openai(self.backend).AsyncOpenAI(**self._kwargs())
+        client.chat.completions  # noqa: B018 - import the SDK's resource modules here, off the loop
+        client.models  # noqa: B018
+        return client
+
+    async def aio(self) -> Any:
+        """The async client for the running event loop, built in a worker thread the first time
+        (concurrent first requests wait for the same one)."""
         loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._async.get(id(loop))
-            if entry is None or entry[0] is not loop:
-                # Clients of loops that have closed cannot be closed any more; drop them.
-                self._async = {k: v for k, v in self._async.items() if not v[0].is_closed()}
-                live = {id(v[1]) for v in self._async.values()} | {id(self._sync)}
-                self._budgets = {k: v for k, v in self._budgets.items() if id(v[0]) in live}
-                openai = import_openai(self.backend)
-                entry = (loop, openai.AsyncOpenAI(**self._kwargs()))
-                self._async[id(loop)] = entry
-            return entry[1]
+        entry = self._async.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            with self._lock:
+                entry = self._async.get(id(loop))
+                if entry is None or entry[0] is not loop:
+                    # Clients of loops that have closed cannot be closed any more; drop them.
+                    self._async = {k: v for k, v in self._async.items() if not v[0].is_closed()}
+                    entry = (
+                        loop,
+                        asyncio.ensure_future(asyncio.to_thread(self._make_async)),
+                        asyncio.Semaphore(self.config.max_concurrency),
+                    )
+                    self._async[id(loop)] = entry
+        future = entry[1]
+        try:
+            return await asyncio.shield(future) if not future.done() else future.result()
+        except BaseException:
+            if future.done() and future.exception() is not None:
+                with self._lock:  # a failed build is retried by the next request
+                    if self._async.get(id(loop)) is entry:
+                        del self._async[id(loop)]
+            raise
+
+    def slot(self) -> asyncio.Semaphore:
+        """Hold it (``async with``) around one request: at most ``max_concurrency`` requests of
+        this connection are in flight per event loop, the rest wait in order. Call after
+        :meth:`aio`."""
+        return self._async[id(asyncio.get_running_loop())][2]
 
     def with_retries(self, client: Any, max_retries: int | None) -> Any:
         """``client`` with a per-call retry budget (the seed's ``attempts``)."""
@@ -139,6 +216,7 @@ class Connection:
             return entry[1]
 
     def close(self) -> None:
+        """Close the blocking client (async clients are closed by :meth:`aclose`)."""
         with self._lock:
             client, self._sync = self._sync, None
             self._budgets = {k: v for k, v in self._budgets.items() if v[0] is not client}
@@ -146,12 +224,19 @@ class Connection:
             client.close()
 
     async def aclose(self) -> None:
+        """Close every client this connection built that can still be closed here: the
+        blocking one, and the async one of the running loop."""
         self.close()
         with self._lock:
             entries, self._async = list(self._async.values()), {}
+            self._budgets.clear()
         current = asyncio.get_running_loop()
-        for loop, client in entries:
+        for loop, future, _slots in entries:
             if loop is current:
+                try:
+                    client = await future
+                except Exception:
+                    continue
                 await client.close()
 
     # -- errors ------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def parse_json(text: str, model: str, *, truncated: bool = False) -> Any:
     """The JSON a model was asked for, or a :class:`BackendError` saying what came instead."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply to read
         hint = " The answer was cut at the token limit; raise max tokens." if truncated else ""
         raise BackendError(
             f"The model {model!r} was asked for JSON but answered {text[:120]!r}.{hint} "

@@ -1,4 +1,7 @@
-"""What a fine-tuning job will cost: OpenAI's default-epochs rule, context limits and prices.
+"""What an OpenAI fine-tuning job will cost: its default-epochs rule, context limits and prices.
+
+These are OpenAI's numbers, so they live in the OpenAI plugin: core's validation asks the
+trainer (:meth:`hypotez_openai.training.OpenAITrainer.limits` and ``estimate_cost``).
 
 The epochs rule is the one in OpenAI's cookbook notebook "Data preparation and analysis for
 chat model fine-tuning": aim for 3 epochs, but at least 100 example passes (up to 25 epochs)
@@ -13,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-from hypotez.datasets.tokens import base_model
+from hypotez import CostEstimate
+from hypotez_openai.tokens import base_model
 
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
@@ -73,40 +76,6 @@ def default_epochs(n_examples: int) -> int:
     return TARGET_EPOCHS
 
 
-@attrs.frozen
-class CostEstimate:
-    """Tokens billed and the estimated price of one training run."""
-
-    model: str
-    epochs: int
-    #: True when ``epochs`` came from the default rule, False when the caller fixed it.
-    epochs_auto: bool
-    #: Tokens billed per epoch: each example counted up to the context limit.
-    billing_tokens_per_epoch: int
-    price_per_million: float | None
-
-    @property
-    def billed_tokens(self) -> int:
-        return self.epochs * self.billing_tokens_per_epoch
-
-    @property
-    def cost_usd(self) -> float | None:
-        if self.price_per_million is None:
-            return None
-        return self.billed_tokens * self.price_per_million / 1_000_000
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "epochs": self.epochs,
-            "epochs_auto": self.epochs_auto,
-            "billing_tokens_per_epoch": self.billing_tokens_per_epoch,
-            "billed_tokens": self.billed_tokens,
-            "price_per_million": self.price_per_million,
-            "cost_usd": self.cost_usd,
-        }
-
-
 def estimate_cost(
     model: str,
     token_counts: list[int],
@@ -122,4 +91,5 @@ def estimate_cost(
         epochs_auto=epochs is None,
         billing_tokens_per_epoch=sum(min(limit, n) for n in token_counts),
         price_per_million=price if price is not None else price_per_million(model),
+        epochs_rule="OpenAI's default rule",
     )

@@ -1,5 +1,8 @@
 """The ``llm`` sentiment analyzer: any chat backend classifies texts through structured output.
 
+It is async-native (``aanalyze``; the blocking ``analyze`` is derived) and uses the chat backend
+its context holds, so it never loads a second model.
+
 Texts go in batches (``batch_size``, default 20) as one numbered JSON list per request; the model
 must answer ``{"results": [{"id", "label", "score"}, ...]}`` following a JSON schema, one result
 per id. Anything else (not JSON, a missing or extra id, an unknown label) is a
@@ -59,19 +62,13 @@ class LLMSentimentAnalyzer(SentimentAnalyzer):
     name = "llm"
 
     def __init__(
-        self,
-        chat: ChatBackend,
-        *,
-        model: str | None = None,
-        batch_size: int = 20,
-        owns_chat: bool = False,
+        self, chat: ChatBackend, *, model: str | None = None, batch_size: int = 20
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.chat = chat
+        self.chat = chat  # borrowed from the context, shared with the sessions: never closed here
         self.model = model
         self.batch_size = batch_size
-        self._owns_chat = owns_chat
 
     def _request(self, batch: Sequence[str]) -> tuple[list[Message], ChatOptions]:
         items = [{"id": i, "text": text} for i, text in enumerate(batch)]
@@ -80,20 +77,6 @@ class LLMSentimentAnalyzer(SentimentAnalyzer):
             Message("user", json.dumps(items, ensure_ascii=False)),
         ]
         return messages, ChatOptions(model=self.model, temperature=0, json_schema=SCHEMA)
-
-    def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
-        texts = texts_of(texts)
-        out: list[Sentiment] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
-            filled = [t for t in batch if t.strip()]
-            parsed: list[Sentiment] = []
-            if filled:
-                messages, options = self._request(filled)
-                reply = self.chat.chat(messages, options)
-                parsed = self._parse(reply.text, len(filled), reply.model)
-            out.extend(self._merge(batch, parsed))
-        return out
 
     async def aanalyze(self, texts: Sequence[str]) -> list[Sentiment]:
         texts = texts_of(texts)
@@ -127,7 +110,7 @@ class LLMSentimentAnalyzer(SentimentAnalyzer):
 
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             raise unusable("not JSON") from None
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
@@ -154,11 +137,3 @@ class LLMSentimentAnalyzer(SentimentAnalyzer):
         if sorted(by_id) != list(range(count)):
             raise unusable(f"expected ids 0..{count - 1}, got {sorted(by_id)}")
         return [by_id[i] for i in range(count)]
-
-    def close(self) -> None:
-        if self._owns_chat:
-            self.chat.close()
-
-    async def aclose(self) -> None:
-        if self._owns_chat:
-            await self.chat.aclose()

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hypotez.errors import MissingDependencyError
+from hypotez import MissingDependencyError
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -54,7 +54,7 @@ def get_encoding(name: str) -> Any:
                 try:
                     import bpe_openai
                 except ImportError as exc:
-                    raise MissingDependencyError("training", "bpe-openai", "training") from exc
+                    raise MissingDependencyError("openai", "bpe-openai", "pip install 'hypotez[openai]'") from exc
                 _cache[name] = bpe_openai.get_encoding(name)
         return _cache[name]
 

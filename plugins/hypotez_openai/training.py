@@ -1,4 +1,9 @@
-"""The ``openai`` trainer's implementation: OpenAI fine-tuning (or any server with the same API) via the SDK.
+"""The ``openai`` trainer: OpenAI fine-tuning (or any server with the same API) via the SDK.
+
+It states OpenAI's own rules for core's validation: at least 10 examples, the per-model token
+limit per example, tokens counted with the model's encoding (offline, bpe-openai), the default
+epochs rule and prices for the cost estimate, and what OpenAI has announced about closing its
+fine-tuning platform.
 
 ``submit`` uploads the examples as chat JSONL (``purpose="fine-tune"``), byte for byte what
 :func:`hypotez.datasets.to_jsonl` produces, i.e. exactly what core validated, then creates a
@@ -9,24 +14,50 @@ jobs to :class:`hypotez.JobRecord`. SDK errors become hypotez errors; the key ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
 from hypotez import (
+    CostEstimate,
     InputError,
     JobRecord,
     NotFoundError,
     Trainer,
     TrainingExample,
+    TrainingLimits,
 )
 from hypotez.datasets import sha256, to_jsonl
 from hypotez.validation import validate
-from hypotez_openai.client import Config, Connection, import_openai
+from hypotez_openai import pricing
+from hypotez_openai.client import DEFAULT_MODEL, Config, Connection, import_openai
 from hypotez_openai.errors import scrub
 
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
+#: OpenAI's minimum number of training examples.
+MIN_EXAMPLES = 10
+#: Published by OpenAI: the fine-tuning platform takes no new jobs after this day, and
+#: fine-tuned gpt-4o / 4o-mini / 4.1 / 4.1-mini models stop working on SHUTDOWN.
+LAST_JOB_DAY = date(2027, 1, 6)
+SHUTDOWN_DAY = date(2027, 1, 14)
+
+
+def wind_down_notice(today: date | None = None) -> str:
+    """What OpenAI has announced about closing fine-tuning, as of ``today``."""
+    today = today or datetime.now(UTC).date()
+    if today > LAST_JOB_DAY:
+        opening = f"OpenAI stopped taking new fine-tuning jobs after {LAST_JOB_DAY:%Y-%m-%d}"
+    else:
+        opening = (
+            "OpenAI is winding down its fine-tuning platform (closed to new users): no new "
+            f"jobs after {LAST_JOB_DAY:%Y-%m-%d}"
+        )
+    return (
+        f"{opening}; fine-tuned gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini models shut down "
+        f"on {SHUTDOWN_DAY:%Y-%m-%d}. The 'local' trainer fine-tunes offline "
+        "(hypotez train submit --trainer local)."
+    )
 
 
 def _when(seconds: int | None) -> datetime:
@@ -37,10 +68,47 @@ class OpenAITrainer(Trainer):
     """Fine-tuning jobs on OpenAI's ``/v1/files`` and ``/v1/fine_tuning/jobs``."""
 
     name = "openai"
+    default_model = DEFAULT_MODEL
 
     def __init__(self, config: Config, *, http_client: Any = None) -> None:
         self.config = config
         self.connection = Connection(config, http_client=http_client, backend=self.name)
+
+    # -- what OpenAI accepts ---------------------------------------------------------------
+    def limits(self, model: str) -> TrainingLimits:
+        from hypotez_openai.tokens import encoding_name_for
+
+        model = model or self.default_model
+        return TrainingLimits(
+            min_examples=MIN_EXAMPLES,
+            max_tokens_per_example=pricing.context_limit(model),
+            tokenizer=encoding_name_for(model),
+            notices=(wind_down_notice(),),
+        )
+
+    def token_counter(
+        self, model: str
+    ) -> Callable[[Sequence[Mapping[str, Any]]], tuple[int, int]] | None:
+        from hypotez_openai.tokens import TokenCounter
+
+        return TokenCounter(model or self.default_model).count_messages
+
+    def estimate_cost(
+        self,
+        model: str,
+        token_counts: Sequence[int],
+        *,
+        epochs: int | None = None,
+        price_per_million: float | None = None,
+    ) -> CostEstimate | None:
+        model = model or self.default_model
+        return pricing.estimate_cost(
+            model,
+            list(token_counts),
+            limit=pricing.context_limit(model),
+            epochs=epochs,
+            price=price_per_million,
+        )
 
     # -- errors --------------------------------------------------------------------------
     def _error(
@@ -105,9 +173,11 @@ class OpenAITrainer(Trainer):
             )
         # Core validated everything already; this cheap format check guards direct callers,
         # so nothing malformed is uploaded whoever calls.
-        validate(examples, model=model, count_tokens=False).raise_for_errors()
+        validate(examples, trainer=self, model=model, count_tokens=False).raise_for_errors()
         if validation:
-            validate(validation, model=model, count_tokens=False, min_examples=1).raise_for_errors()
+            validate(
+                validation, trainer=self, model=model, count_tokens=False, min_examples=1
+            ).raise_for_errors()
         data = to_jsonl(examples)
         training_file = self._upload(data, "train")
         validation_file = self._upload(to_jsonl(validation), "validation") if validation else None

@@ -1,11 +1,11 @@
-"""Vision backends: ``openai`` (through the SDK) and ``openai-http`` (one raw httpx request,
-the seed's ``describe_image_by_requests``). Both send the body built by
-:func:`hypotez_openai.payloads.vision_body` and parse the answer the same way.
+"""Vision backends: ``openai`` (through the SDK's async client) and ``openai-http`` (one raw,
+blocking httpx request: the seed's ``describe_image_by_requests``). Both send the body built by
+:func:`hypotez_openai.payloads.vision_body` and parse the answer the same way; each implements
+one side of :class:`hypotez.VisionBackend` and the other is derived.
 """
 
 from __future__ import annotations
 
-import abc
 import random
 import threading
 import time
@@ -14,7 +14,7 @@ from typing import Any
 
 from hypotez import BackendError, ImageDescription, MissingDependencyError, VisionBackend
 from hypotez_openai import errors
-from hypotez_openai.client import Config, Connection
+from hypotez_openai.client import INSTALL, Config, Connection
 from hypotez_openai.payloads import description_from, reply_from, vision_body
 
 #: Retryable HTTP statuses, as the SDK retries them.
@@ -36,6 +36,7 @@ class _VisionBase(VisionBackend):
         system: str | None,
         max_tokens: int | None,
     ) -> dict[str, Any]:
+        """``system`` and ``max_tokens`` are extras of these backends (the seed API uses them)."""
         return vision_body(
             image,
             prompt,
@@ -47,7 +48,22 @@ class _VisionBase(VisionBackend):
             max_tokens_field=self.config.max_tokens_field,
         )
 
-    def describe(
+    def _description(
+        self, data: dict[str, Any], body: dict[str, Any], json_schema: Mapping[str, Any] | None
+    ) -> ImageDescription:
+        return description_from(reply_from(data, self.name, body["model"]), json_schema)
+
+
+class OpenAIVision(_VisionBase):
+    """Describe an image with a vision-capable chat model through the SDK's async client."""
+
+    name = "openai"
+
+    def __init__(self, config: Config, *, http_client: Any = None) -> None:
+        super().__init__(config)
+        self.connection = Connection(config, http_client=http_client, backend=self.name)
+
+    async def adescribe(
         self,
         image: Any,
         prompt: str | None = None,
@@ -58,54 +74,14 @@ class _VisionBase(VisionBackend):
         system: str | None = None,
         max_tokens: int | None = None,
     ) -> ImageDescription:
-        """``system`` and ``max_tokens`` are extras of these backends (the seed API uses them)."""
         body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
-        data = self._send(body)
-        return description_from(reply_from(data, self.name, body["model"]), json_schema)
-
-    @abc.abstractmethod
-    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Post the chat-completions body; return the answer as JSON data."""
-
-
-class OpenAIVision(_VisionBase):
-    """Describe an image with a vision-capable chat model through the SDK."""
-
-    name = "openai"
-
-    def __init__(self, config: Config, *, http_client: Any = None) -> None:
-        super().__init__(config)
-        self.connection = Connection(config, http_client=http_client, backend=self.name)
-
-    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
+        client = await self.connection.aio()
         try:
-            completion = self.connection.sync.chat.completions.create(**body)
+            async with self.connection.slot():
+                completion = await client.chat.completions.create(**body)
         except Exception as exc:
             raise self.connection.error(exc, model=body["model"]) from None
-        data: dict[str, Any] = completion.model_dump(mode="json")
-        return data
-
-    async def adescribe(
-        self, image: Any, prompt: str | None = None, **kwargs: Any
-    ) -> ImageDescription:
-        body = self._body(
-            image,
-            prompt,
-            kwargs.get("detail", "auto"),
-            kwargs.get("json_schema"),
-            kwargs.get("model"),
-            kwargs.get("system"),
-            kwargs.get("max_tokens"),
-        )
-        try:
-            completion = await self.connection.aio.chat.completions.create(**body)
-        except Exception as exc:
-            raise self.connection.error(exc, model=body["model"]) from None
-        reply = reply_from(completion.model_dump(mode="json"), self.name, body["model"])
-        return description_from(reply, kwargs.get("json_schema"))
-
-    def close(self) -> None:
-        self.connection.close()
+        return self._description(completion.model_dump(mode="json"), body, json_schema)
 
     async def aclose(self) -> None:
         await self.connection.aclose()
@@ -133,7 +109,7 @@ class OpenAIHttpVision(_VisionBase):
                 try:
                     import httpx
                 except ImportError as exc:
-                    raise MissingDependencyError(self.name, "httpx", "openai") from exc
+                    raise MissingDependencyError(self.name, "httpx", INSTALL) from exc
                 self._client = httpx.Client(
                     base_url=self.config.where + "/",
                     headers={"Authorization": f"Bearer {self.config.api_key}"},
@@ -142,8 +118,19 @@ class OpenAIHttpVision(_VisionBase):
                 )
             return self._client
 
-    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._post("chat/completions", body)
+    def describe(
+        self,
+        image: Any,
+        prompt: str | None = None,
+        *,
+        detail: str = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ImageDescription:
+        body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
+        return self._description(self._post("chat/completions", body), body, json_schema)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx

@@ -52,18 +52,24 @@ def make_png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (255, 
 
 @pytest.fixture
 def settings_for(aimock: Aimock, tmp_path: Path) -> Callable[..., hypotez.Settings]:
-    """``settings_for(**overrides)``: settings pointing at aimock with its key (fast retries)."""
+    """``settings_for(**overrides)``: settings pointing at aimock with its key (fast retries).
+
+    ``api_key`` and ``base_url`` are the OpenAI plugin's own options; the rest are core settings.
+    """
 
     def make(**overrides: Any) -> hypotez.Settings:
         values: dict[str, Any] = {
             "home": tmp_path / "hypotez-home",
-            "openai_api_key": aimock.api_key,
-            "openai_base_url": aimock.base_url,
             "max_retries": 1,
             "timeout": 10,
         }
+        openai = {
+            "api_key": overrides.pop("api_key", aimock.api_key),
+            "base_url": overrides.pop("base_url", aimock.base_url),
+        }
         values.update(overrides)
-        options = values.pop("options", None)
+        options = {k: dict(v) for k, v in (values.pop("options", None) or {}).items()}
+        options["openai"] = {**openai, **options.get("openai", {})}
         return hypotez.Settings.load(env={}, options=options, **values)
 
     return make

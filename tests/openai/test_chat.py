@@ -160,4 +160,4 @@ def test_openai_is_not_chosen_without_a_key(tmp_path) -> None:
     settings = hypotez.Settings.load(env={}, home=tmp_path)
     assert registry.registrations("chat")["openai"].is_available(settings) is False
     with pytest.raises(hypotez.ConfigError, match="OPENAI_API_KEY"):
-        registry.build("chat", "openai", settings)
+        hypotez.Context(settings).get("chat", "openai")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import hypotez
+from hypotez_openai.client import api_key_of
 import pytest
 from hypotez_test_servers.aimock import Aimock
 
@@ -21,14 +22,14 @@ def ask(
 def test_wrong_key_is_an_authentication_error(aimock: Aimock, settings_for) -> None:
     wrong = "sk-wrong-key-0123456789abcdef"
     with pytest.raises(hypotez.AuthenticationError, match="OPENAI_API_KEY") as info:
-        ask(settings_for(openai_api_key=wrong))
+        ask(settings_for(api_key=wrong))
     assert wrong not in str(info.value)
 
 
 def test_server_quoting_the_key_is_scrubbed_from_the_error(
     aimock: Aimock, settings: hypotez.Settings
 ) -> None:
-    key = settings.openai_api_key
+    key = api_key_of(settings)
     assert key
     masked = key[:6] + "*" * 10 + key[-4:]
     aimock.add_fixtures(
@@ -124,7 +125,7 @@ def test_dropped_connection_after_bounded_retries(aimock: Aimock, settings_for) 
 def test_unreachable_server_is_a_connection_error(settings_for) -> None:
     from hypotez_test_servers.aimock import free_port
 
-    settings = settings_for(openai_base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
+    settings = settings_for(base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
     with pytest.raises(hypotez.BackendConnectionError, match=r"127\.0\.0\.1"):
         ask(settings)
 
@@ -178,7 +179,7 @@ async def test_async_errors_are_mapped_too(aimock: Aimock, settings_for) -> None
 def test_list_models_with_wrong_key(aimock: Aimock, settings_for) -> None:
     with (
         hypotez.Session(
-            settings=settings_for(openai_api_key="sk-nope-1234567890"), store=False
+            settings=settings_for(api_key="sk-nope-1234567890"), store=False
         ) as s,
         pytest.raises(hypotez.AuthenticationError),
     ):
@@ -188,7 +189,7 @@ def test_list_models_with_wrong_key(aimock: Aimock, settings_for) -> None:
 def test_key_never_in_logs_files_or_errors(
     aimock: Aimock, settings: hypotez.Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    key = settings.openai_api_key
+    key = api_key_of(settings)
     assert key
     caplog.set_level(logging.DEBUG)
     with hypotez.Session(settings=settings, sentiment="keywords") as s:

@@ -220,6 +220,12 @@ def test_list_models_and_determine_sentiment(aimock_env: Aimock) -> None:
         assert model.determine_sentiment("The table is brown") == "neutral"
 
 
-def test_no_api_key_is_a_config_error() -> None:
-    with pytest.raises(hypotez.ConfigError, match="OPENAI_API_KEY"):
-        OpenAIModel(None)
+def test_no_api_key_means_the_offline_defaults_or_says_to_set_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without a key the class runs on whatever offline backends are installed; with none of
+    # them, asking says how to get a backend (the OpenAI plugin's own hint).
+    monkeypatch.setenv("HYPOTEZ_PLUGINS", "files,openai,textblob")
+    hypotez.reset_plugin_manager()
+    with OpenAIModel(None) as model, pytest.raises(hypotez.ConfigError, match="OPENAI_API_KEY"):
+        model.ask("hello")

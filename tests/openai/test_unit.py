@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import httpx2
 import hypotez
+from hypotez import portal
 import pytest
 from hypotez_openai.chat import OpenAIChat
 from hypotez_openai.client import Config
@@ -51,13 +52,15 @@ def completion(content: str | None = "hi", **message: Any) -> dict[str, Any]:
 
 
 def chat_with(handler: Any) -> OpenAIChat:
-    return OpenAIChat(config(), http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    # The chat backend is async-native: it gets an async HTTP client.
+    transport = httpx2.MockTransport(handler)
+    return OpenAIChat(config(), http_client=httpx2.AsyncClient(transport=transport))
 
 
 def test_config_needs_a_key_and_never_shows_it(tmp_path) -> None:
     with pytest.raises(hypotez.ConfigError, match="OPENAI_API_KEY"):
         Config.from_settings(hypotez.Settings.load(env={}, home=tmp_path))
-    cfg = Config.from_settings(hypotez.Settings.load(env={}, home=tmp_path, openai_api_key=KEY))
+    cfg = Config.from_settings(hypotez.Settings.load(env={"OPENAI_API_KEY": KEY}, home=tmp_path))
     assert KEY not in repr(cfg)
     assert cfg.model == "gpt-4o-mini" and cfg.where == "https://api.openai.com/v1"
 
@@ -66,8 +69,7 @@ def test_config_rejects_a_bad_max_tokens_field(tmp_path) -> None:
     settings = hypotez.Settings.load(
         env={},
         home=tmp_path,
-        openai_api_key=KEY,
-        options={"openai": {"max_tokens_field": "tokens"}},
+        options={"openai": {"max_tokens_field": "tokens", "api_key": KEY}},
     )
     with pytest.raises(hypotez.ConfigError, match="max_tokens_field"):
         Config.from_settings(settings)
@@ -270,7 +272,7 @@ def test_a_per_call_retry_budget_reuses_one_client_copy() -> None:
 
     chat = chat_with(handler)
     conn = chat.connection
-    base = conn.sync
+    base = portal.run(conn.aio())  # the async client of the loop blocking calls run on
     two = conn.with_retries(base, 2)
     assert conn.with_retries(base, 2) is two
     assert conn.with_retries(base, 1) is not two and conn.with_retries(base, 0) is base
@@ -279,4 +281,6 @@ def test_a_per_call_retry_budget_reuses_one_client_copy() -> None:
         chat.chat([hypotez.Message("user", "x")], hypotez.ChatOptions(extra={"max_retries": 1}))
     assert len(tries) == 2
     chat.close()
-    assert conn.with_retries(conn.sync, 2) is not two  # a new base client gets its own copy
+    fresh = portal.run(conn.aio())
+    assert fresh is not base
+    assert conn.with_retries(fresh, 2) is not two  # a new base client gets its own copy

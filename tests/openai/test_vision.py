@@ -122,7 +122,7 @@ def test_raw_http_backend_maps_auth_timeout_and_connection(
     aimock: Aimock, settings_for, png_file: Path
 ) -> None:
     with hypotez.Session(
-        settings=settings_for(openai_api_key="sk-bad-0000000000"), vision="openai-http"
+        settings=settings_for(api_key="sk-bad-0000000000"), vision="openai-http"
     ) as s:
         with pytest.raises(hypotez.AuthenticationError) as info:
             s.describe_image(png_file)

@@ -22,10 +22,9 @@ def train_settings(aimock: Aimock, tmp_path: Path) -> hypotez.Settings:
     return hypotez.Settings.load(
         env={},
         home=tmp_path / "hypotez-home",
-        openai_api_key=aimock.api_key,
-        openai_base_url=aimock.base_url,
         max_retries=0,
         timeout=10,
+        options={"openai": {"api_key": aimock.api_key, "base_url": aimock.base_url}},
     )
 
 

@@ -10,6 +10,7 @@ import attrs
 import pytest
 from hypotez import (
     BackendTimeoutError,
+    CostEstimate,
     InputError,
     JobRecord,
     Trainer,
@@ -23,9 +24,21 @@ from .helpers import chat, good_examples
 
 
 class ScriptedTrainer(Trainer):
-    """Reports the statuses it was given, one per status() call."""
+    """Reports the statuses it was given, one per status() call; one token per word, $8/1M."""
 
     name = "scripted"
+
+    def token_counter(self, model: str) -> Any:
+        def count(messages: Any) -> tuple[int, int]:
+            words = [len(m["content"].split()) for m in messages]
+            return sum(words), sum(w for m, w in zip(messages, words) if m["role"] == "assistant")
+
+        return count
+
+    def estimate_cost(
+        self, model: str, token_counts: Any, *, epochs: Any = None, price_per_million: Any = None
+    ) -> CostEstimate:
+        return CostEstimate(model, epochs or 3, epochs is None, sum(token_counts), 8.0)
 
     def __init__(self, statuses: Sequence[str]) -> None:
         self.statuses = list(statuses)
@@ -127,7 +140,9 @@ def test_submit_refuses_invalid_or_tampered_data_before_the_trainer(storage: Fil
 def test_submit_saves_the_record_with_what_only_we_know(storage: FileStorage) -> None:
     trainer = ScriptedTrainer(["queued"])
     session = FakeSession(trainer, storage)
-    prepared = finetune.prepare(good_examples(10), epochs=4, model="gpt-3.5-turbo")
+    prepared = finetune.prepare(
+        good_examples(10), trainer=trainer, epochs=4, model="gpt-3.5-turbo"
+    )
     record = finetune.submit(session, prepared, description="v1")
     [(examples, model, options)] = trainer.submitted
     assert (

@@ -177,7 +177,7 @@ def test_validation_file_is_uploaded_too(aimock: Aimock, train_session: hypotez.
 def test_wrong_key_is_an_authentication_error_without_the_key(
     aimock: Aimock, train_settings: hypotez.Settings
 ) -> None:
-    bad = train_settings.evolve(openai_api_key="sk-wrong-secret-123456")
+    bad = train_settings.with_options("openai", api_key="sk-wrong-secret-123456")
     with (
         hypotez.Session(settings=bad, sentiment=False, trainer="openai") as s,
         pytest.raises(hypotez.AuthenticationError) as err,
@@ -205,7 +205,7 @@ def test_trainer_is_available_only_with_a_key(tmp_path: Path) -> None:
     reg = pm.registry.get("trainer", "openai")
     assert reg.plugin == "openai"
     assert not reg.is_available(hypotez.Settings.load(env={}, home=tmp_path))
-    assert reg.is_available(hypotez.Settings.load(env={}, home=tmp_path, openai_api_key="k"))
+    assert reg.is_available(hypotez.Settings.load(env={"OPENAI_API_KEY": "k"}, home=tmp_path))
 
 
 def test_record_json_has_no_key(

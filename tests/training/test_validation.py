@@ -1,4 +1,8 @@
-"""Validation as OpenAI's data-prep notebook does it: every error kind, located; numbers right."""
+"""Validation as OpenAI's data-prep notebook does it: every error kind, located; numbers right.
+
+Core validates; the limits, token counts and prices are the ``openai`` trainer's own, so every
+check here runs against that trainer (built without a key: it needs none to validate).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,20 @@ import json
 from pathlib import Path
 
 import pytest
-from hypotez import TrainingDataError, TrainingExample, datasets, validation
-from hypotez.datasets import pricing
-from hypotez.datasets.tokens import TokenCounter, encoding_name_for
+from hypotez import Settings, TrainingDataError, TrainingExample, datasets, validation
+from hypotez.validation import ValidationReport
+from hypotez_openai import pricing
+from hypotez_openai.client import Config
+from hypotez_openai.tokens import TokenCounter, encoding_name_for
+from hypotez_openai.training import OpenAITrainer
 
 from .helpers import chat, good_examples, write_jsonl
+
+OPENAI = OpenAITrainer(Config.from_settings(Settings.load(env={}), require_key=False))
+
+
+def validate(data: object, **options: object) -> ValidationReport:
+    return validation.validate(data, trainer=OPENAI, **options)  # type: ignore[arg-type]
 
 # From OpenAI's cookbook "How to count tokens with tiktoken": these messages are 129 prompt
 # tokens for gpt-3.5-turbo/gpt-4 (cl100k_base) and 124 for gpt-4o/gpt-4o-mini (o200k_base),
@@ -87,7 +100,7 @@ def test_every_error_kind_is_reported_with_its_line(tmp_path: Path) -> None:
         },  # 12
     ]
     path = write_jsonl(tmp_path / "bad.jsonl", lines)
-    report = validation.validate(datasets.read_jsonl(path))
+    report = validate(datasets.read_jsonl(path))
     found = {(e.code, e.line) for e in report.errors}
     assert found == {
         ("invalid_json", 2),
@@ -116,7 +129,7 @@ def test_every_error_kind_is_reported_with_its_line(tmp_path: Path) -> None:
 
 
 def test_valid_data_passes_and_raise_for_errors_is_silent() -> None:
-    report = validation.validate(good_examples(12))
+    report = validate(good_examples(12))
     assert report.ok, report.render()
     report.raise_for_errors()
     assert report.n_examples == 12
@@ -124,7 +137,7 @@ def test_valid_data_passes_and_raise_for_errors_is_silent() -> None:
 
 
 def test_raise_for_errors_carries_the_report() -> None:
-    report = validation.validate(good_examples(3))
+    report = validate(good_examples(3))
     with pytest.raises(TrainingDataError) as err:
         report.raise_for_errors()
     assert err.value.report is report
@@ -137,7 +150,7 @@ def test_duplicates_and_missing_system_or_user_are_warnings() -> None:
         good_examples(1)[0],
         {"messages": [{"role": "assistant", "content": "hi"}]},
     ]
-    report = validation.validate(items)
+    report = validate(items)
     assert report.ok
     dup = [w for w in report.warnings if w.code == "duplicate"]
     assert [(w.line, w.message) for w in dup] == [(11, "same as <data>:1")]
@@ -147,7 +160,7 @@ def test_duplicates_and_missing_system_or_user_are_warnings() -> None:
 def test_folder_skipped_files_are_warned(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "a.jsonl", good_examples(10))
     (tmp_path / "notes.md").write_text("x", encoding="utf-8")
-    report = validation.validate(datasets.read_dir(tmp_path))
+    report = validate(datasets.read_dir(tmp_path))
     assert report.ok and [w.code for w in report.warnings] == ["skipped_file"]
     # The location is given once, not repeated inside the message.
     line = next(x for x in report.render().splitlines() if "notes.md" in x)
@@ -156,13 +169,13 @@ def test_folder_skipped_files_are_warned(tmp_path: Path) -> None:
 
 def test_statistics_say_they_cover_only_well_formed_examples() -> None:
     items = [*good_examples(10), {"messages": [{"role": "user", "content": "no reply"}]}]
-    text = validation.validate(items).render()
+    text = validate(items).render()
     assert "Statistics of the 10 well-formed example(s) only:" in text
     assert "Tokens per example: min" in text and "Cost estimate" in text
-    broken = validation.validate([{"foo": 1}] * 10).render()
+    broken = validate([{"foo": 1}] * 10).render()
     assert "No well-formed example to measure" in broken
     assert "Tokens per example" not in broken and "Cost estimate" not in broken
-    assert "Statistics of" not in validation.validate(good_examples(10)).render()
+    assert "Statistics of" not in validate(good_examples(10)).render()
 
 
 def test_token_counts_match_openai_published_values() -> None:
@@ -185,7 +198,7 @@ def test_encoding_follows_the_model() -> None:
 def test_token_statistics_per_example() -> None:
     counter = TokenCounter("gpt-4o-mini")
     items = [chat("q" * (i + 1), "a " * (i + 1), "sys") for i in range(20)]
-    report = validation.validate(items, model="gpt-4o-mini")
+    report = validate(items, model="gpt-4o-mini")
     expected = [counter.count_messages(item["messages"])[0] for item in items]
     assistant = [counter.count(item["messages"][2]["content"]) for item in items]
     assert list(report.token_counts) == expected
@@ -201,12 +214,12 @@ def test_token_statistics_per_example() -> None:
 
 def test_examples_over_the_token_limit_are_errors_with_their_line() -> None:
     items = [*good_examples(10), chat("long " * 200, "x")]
-    report = validation.validate(items, max_tokens_per_example=100)
+    report = validate(items, max_tokens_per_example=100)
     [too_long] = [e for e in report.errors if e.code == "too_long"]
     assert too_long.line == 11 and "over the 100 token limit" in too_long.message
     # The default limit is the model's: 65,536 for gpt-4o-mini, 16,385 for gpt-3.5-turbo.
-    assert validation.validate(items, model="gpt-4o-mini").max_tokens_per_example == 65_536
-    assert validation.validate(items, model="gpt-3.5-turbo").max_tokens_per_example == 16_385
+    assert validate(items, model="gpt-4o-mini").max_tokens_per_example == 65_536
+    assert validate(items, model="gpt-3.5-turbo").max_tokens_per_example == 16_385
 
 
 @pytest.mark.parametrize(
@@ -247,23 +260,23 @@ def test_cost_estimate_arithmetic() -> None:
 
 def test_report_cost_uses_token_counts_and_prices() -> None:
     items = good_examples(40)
-    report = validation.validate(items, model="gpt-3.5-turbo")
+    report = validate(items, model="gpt-3.5-turbo")
     assert report.cost is not None
     assert report.cost.epochs == 3
     assert report.cost.billing_tokens_per_epoch == report.total_tokens
     assert report.cost.cost_usd == pytest.approx(3 * report.total_tokens * 8.00 / 1e6)
     assert "by OpenAI's default rule" in report.render()
-    custom = validation.validate(items, model="my-model", price_per_million=10.0, epochs=2)
+    custom = validate(items, model="my-model", price_per_million=10.0, epochs=2)
     assert custom.cost is not None and custom.cost.cost_usd == pytest.approx(
         2 * custom.total_tokens * 10 / 1e6
     )
-    no_price = validation.validate(items, model="my-model")
+    no_price = validate(items, model="my-model")
     assert any(w.code == "unknown_price" for w in no_price.warnings)
     assert "no price known" in no_price.render()
 
 
 def test_report_as_dict_is_json() -> None:
-    report = validation.validate([*good_examples(5), {"messages": []}])
+    report = validate([*good_examples(5), {"messages": []}])
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is False
     assert data["error_counts"] == {"missing_messages_list": 1, "too_few_examples": 1}
@@ -274,10 +287,10 @@ def test_report_as_dict_is_json() -> None:
 
 def test_training_examples_and_records_are_accepted() -> None:
     examples = [TrainingExample.from_dict(e) for e in good_examples(10)]
-    assert validation.validate(examples).ok
-    assert validation.validate(datasets.from_items(examples).records).ok
+    assert validate(examples).ok
+    assert validate(datasets.from_items(examples).records).ok
 
 
 def test_count_tokens_false_skips_tokens() -> None:
-    report = validation.validate(good_examples(10), count_tokens=False)
+    report = validate(good_examples(10), count_tokens=False)
     assert report.ok and report.encoding is None and report.cost is None

@@ -6,7 +6,7 @@ No network is needed for anything here. The usual flow (what :mod:`hypotez.finet
 
     data = datasets.load(["train.csv", "more/"])            # files and folders
     data += datasets.from_dialogues(storage, sentiment=True)  # replies users liked
-    report = validation.validate(data, model="gpt-4o-mini")
+    report = validation.validate(data, trainer=session.trainer)  # the trainer's limits
     report.raise_for_errors()                                 # TrainingDataError if invalid
     upload = datasets.to_jsonl(data.examples())               # the exact bytes to upload
 

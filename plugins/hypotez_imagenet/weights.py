@@ -98,10 +98,6 @@ def _rebuild_tensor_v2(
     return _TensorRef(storage, int(offset), tuple(size), tuple(stride))
 
 
-def _ordered_dict(*args: Any) -> collections.OrderedDict[Any, Any]:
-    return collections.OrderedDict(*args)
-
-
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,

@@ -13,9 +13,14 @@ OpenAI backend's, so it is the default chat backend when no OpenAI key is config
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import hookimpl
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
+
+INSTALL = "pip install 'hypotez[local,local-model]'"
 
 
 def _available(settings: Any) -> bool:
@@ -23,18 +28,19 @@ def _available(settings: Any) -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def _factory(settings: Any) -> Any:
+def _factory(context: Context) -> Any:
     from hypotez_llamacpp.chat import from_settings
 
-    return from_settings(settings)
+    return from_settings(context.settings)
 
 
 @hookimpl
-def register_chat_backends(register: Any) -> None:
+def register_chat_backends(register: Register) -> None:
     register(
         "llamacpp",
         _factory,
         priority=50,
         available=_available,
         description="Offline chat with a local GGUF model (llama.cpp; bundled Qwen2.5-Coder-1.5B)",
+        install=INSTALL,
     )

@@ -244,7 +244,7 @@ def from_settings(settings: Any) -> LlamaCppChat:
     import importlib.util
 
     if importlib.util.find_spec("llama_cpp") is None:
-        raise MissingDependencyError("llamacpp", "llama_cpp", "local")
+        raise MissingDependencyError("llamacpp", "llama_cpp", "pip install 'hypotez[local]'")
     config = LlamaCppConfig.from_settings(settings)
     parts = None
     if config.parts_dir is not None:
@@ -275,7 +275,7 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
     except ImportError as exc:
-        raise MissingDependencyError("llamacpp", "llama_cpp", "local") from exc
+        raise MissingDependencyError("llamacpp", "llama_cpp", "pip install 'hypotez[local]'") from exc
     kwargs: dict[str, Any] = {
         "model_path": str(local.path),
         "n_ctx": padded_n_ctx(config.n_ctx),

@@ -7,25 +7,31 @@ Install with ``pip install 'hypotez[s3]'``. Endpoint, region and credentials com
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import MissingDependencyError, hookimpl
+from hypotez import MissingDependencyError, Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
+
+INSTALL = "pip install 'hypotez[s3]'"
 
 
-def _open(settings: Any, url: str) -> Any:
+def _open(context: Context, url: str) -> Any:
     try:
         import obstore  # noqa: F401
     except ImportError:
-        raise MissingDependencyError("s3", "obstore", "s3") from None
+        raise MissingDependencyError("s3", "obstore", INSTALL) from None
     from hypotez_s3.storage import S3Storage
 
-    return S3Storage.from_settings(url, settings)
+    return S3Storage.from_settings(url, context.settings)
 
 
 @hookimpl
-def register_storages(register: Any) -> None:
+def register_storages(register: Register) -> None:
     register(
         "s3",
         _open,
         description="dialogues and records on S3 or an S3-compatible server (obstore)",
+        install=INSTALL,
     )

@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hypotez import MissingDependencyError, Sentiment, SentimentAnalyzer, hookimpl, texts_of
+from hypotez import (
+    MissingDependencyError,
+    Register,
+    Sentiment,
+    SentimentAnalyzer,
+    hookimpl,
+    texts_of,
+)
+
+INSTALL = "pip install 'hypotez[textblob]'"
 
 
 class TextBlobAnalyzer(SentimentAnalyzer):
@@ -21,7 +30,7 @@ class TextBlobAnalyzer(SentimentAnalyzer):
         try:
             from textblob.en.sentiments import PatternAnalyzer
         except ImportError as exc:
-            raise MissingDependencyError("textblob", "textblob", "textblob") from exc
+            raise MissingDependencyError("textblob", "textblob", INSTALL) from exc
         # The analyzer TextBlob(text).sentiment uses, built once instead of once per text.
         self._analyzer = PatternAnalyzer()
 
@@ -44,11 +53,12 @@ def _available(settings: Any) -> bool:
 
 
 @hookimpl
-def register_sentiment_analyzers(register: Any) -> None:
+def register_sentiment_analyzers(register: Register) -> None:
     register(
         "textblob",
-        lambda settings: TextBlobAnalyzer(),
+        lambda context: TextBlobAnalyzer(),
         priority=100,
         available=_available,
         description="TextBlob pattern polarity (English)",
+        install=INSTALL,
     )

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hypotez import MissingDependencyError, Sentiment, SentimentAnalyzer, hookimpl, texts_of
+from hypotez import (
+    MissingDependencyError,
+    Register,
+    Sentiment,
+    SentimentAnalyzer,
+    hookimpl,
+    texts_of,
+)
+
+INSTALL = "pip install 'hypotez[vader]'"
 
 
 class VaderAnalyzer(SentimentAnalyzer):
@@ -17,7 +26,7 @@ class VaderAnalyzer(SentimentAnalyzer):
         try:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
         except ImportError as exc:
-            raise MissingDependencyError("vader", "vaderSentiment", "vader") from exc
+            raise MissingDependencyError("vader", "vaderSentiment", INSTALL) from exc
         self._analyzer = SentimentIntensityAnalyzer()
 
     def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
@@ -33,11 +42,12 @@ def _available(settings: Any) -> bool:
 
 
 @hookimpl
-def register_sentiment_analyzers(register: Any) -> None:
+def register_sentiment_analyzers(register: Register) -> None:
     register(
         "vader",
-        lambda settings: VaderAnalyzer(),
+        lambda context: VaderAnalyzer(),
         priority=50,
         available=_available,
         description="VADER compound score (English, social media)",
+        install=INSTALL,
     )

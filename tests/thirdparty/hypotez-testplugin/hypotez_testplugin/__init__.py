@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
-
 from hypotez import (
     ChatBackend,
     ChatOptions,
+    Context,
     Message,
     ModelInfo,
+    Register,
     Reply,
     Sentiment,
     SentimentAnalyzer,
@@ -27,8 +27,8 @@ from hypotez import (
 class EchoChat(ChatBackend):
     """Answers with a JSON summary of the request: how many messages, the last one, the model."""
 
-    def __init__(self, settings: Any) -> None:
-        self.prefix = settings.option("testplugin", "prefix", "echo")
+    def __init__(self, context: Context) -> None:
+        self.prefix = context.settings.option("testplugin", "prefix", "echo")
 
     def chat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
         body = {
@@ -63,12 +63,12 @@ class ShoutyAnalyzer(SentimentAnalyzer):
 
 
 @hookimpl
-def register_chat_backends(register: Any) -> None:
+def register_chat_backends(register: Register) -> None:
     register("echo", EchoChat, description="echoes the request as JSON (tests)")
 
 
 @hookimpl
-def register_sentiment_analyzers(register: Any) -> None:
+def register_sentiment_analyzers(register: Register) -> None:
     register(
-        "shouty", lambda settings: ShoutyAnalyzer(), description="punctuation sentiment (tests)"
+        "shouty", lambda context: ShoutyAnalyzer(), description="punctuation sentiment (tests)"
     )

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hypotez.errors import InputError, StorageError
+from hypotez.errors import HypotezError, InputError, StorageError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -48,6 +48,13 @@ class NotARegularFileError(InputError):
             f"{self.path!r} is {kind}, not a regular file; hypotez does not write through it or "
             f"replace it. {advice or 'Choose another file name, or remove it first.'}".rstrip()
         )
+
+
+class OutputError(HypotezError):
+    """A file the user named could not be written (a full or read-only disk, permissions...).
+
+    Nothing was written: an existing file at that path is unchanged.
+    """
 
 
 class LockTimeoutError(StorageError, TimeoutError):
@@ -225,45 +232,84 @@ def atomic_create_bytes(path: str | os.PathLike[str], data: bytes) -> bool:
         return atomic_create_at(fd, target.name, data)
 
 
+def _output_advice(option: str) -> str:
+    return (
+        f"Choose another file name, or remove it first; to print to standard output, leave out "
+        f"{option}."
+    )
+
+
+def _output_target(path: str | os.PathLike[str], option: str) -> Path:
+    target = Path(path).expanduser()
+    if target.name in ("", ".", "..") or os.fspath(path).endswith(("/", os.sep)):
+        raise NotARegularFileError(path, "a folder", _output_advice(option))
+    return target
+
+
+def _output_error(target: Path, exc: OSError, option: str, *, opening: bool) -> HypotezError:
+    if isinstance(exc, FileNotFoundError) and opening:
+        return InputError(
+            f"Cannot write {str(target)!r}: its folder {str(target.parent)!r} does not exist; "
+            "create it first."
+        )
+    if exc.errno == errno.EISDIR:
+        return NotARegularFileError(target, "a folder", _output_advice(option))
+    if exc.errno == errno.ENAMETOOLONG:
+        return InputError(f"Cannot write {str(target)!r}: {explain_os_error(exc)}.")
+    why = (
+        "the folder does not accept new files"
+        if isinstance(exc, FileNotFoundError)
+        else explain_os_error(exc)
+    )
+    return OutputError(f"Cannot write {str(target)!r}: {why}. Nothing was written.")
+
+
+def check_output(path: str | os.PathLike[str], *, option: str = "-o") -> Path:
+    """Check, before any work, that :func:`write_output` may write ``path``; return it.
+
+    The same errors as :func:`write_output`: a missing folder, or a link, FIFO, device or folder
+    at ``path``.
+    """
+    target = _output_target(path, option)
+    try:
+        with _parent_fd(target, create=False) as fd:
+            _check_replaceable(fd, target.name, str(target), _output_advice(option))
+    except OSError as exc:
+        raise _output_error(target, exc, option, opening=True) from None
+    return target
+
+
 def write_output(path: str | os.PathLike[str], data: bytes | str, *, option: str = "-o") -> Path:
     """Write a file the user named (``-o PATH``): atomically, never through anything else.
 
     The folder must exist (a typo does not grow a tree of folders). An existing regular file is
-    replaced and keeps its permissions; a symbolic link, FIFO, device or folder at ``path`` is
-    refused with :class:`NotARegularFileError` and left untouched. Other failures (a full or
-    read-only disk, a name too long) raise :class:`InputError` saying what to do.
+    replaced and keeps its permissions; a symbolic link (``/dev/stdout`` too), FIFO, device or
+    folder at ``path`` is refused with :class:`NotARegularFileError` and left untouched; a
+    missing folder is an :class:`InputError`. Other failures (a full or read-only disk, a name
+    too long) raise :class:`OutputError` saying what to do; nothing is half-written.
     """
-    target = Path(path).expanduser()
+    target = _output_target(path, option)
     body = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    advice = (
-        f"Choose another file name, or remove it first; to print to standard output, leave out "
-        f"{option}."
-    )
-    if target.name in ("", ".", "..") or str(path).endswith(("/", os.sep)):
-        raise NotARegularFileError(path, "a folder", advice)
+    advice = _output_advice(option)
     try:
-        with _parent_fd(target, create=False) as fd:
-            mode = _check_replaceable(fd, target.name, str(target), advice)
-            tmp = _durable_temp_at(fd, target.name, body, 0o600 if mode is None else mode)
-            try:
-                _check_replaceable(fd, target.name, str(target), advice)
-                os.replace(tmp, target.name, src_dir_fd=fd, dst_dir_fd=fd)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=fd)
-                raise
-            _fsync_fd(fd)
-    except FileNotFoundError:
-        raise InputError(
-            f"Cannot write {str(target)!r}: its folder {str(target.parent)!r} does not exist; "
-            "create it first."
-        ) from None
+        fd = os.open(target.parent, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
     except OSError as exc:
-        if exc.errno == errno.EISDIR:
-            raise NotARegularFileError(target, "a folder", advice) from None
-        raise InputError(
-            f"Cannot write {str(target)!r}: {explain_os_error(exc)}. Nothing was written."
-        ) from None
+        raise _output_error(target, exc, option, opening=True) from None
+    try:
+        mode = _check_replaceable(fd, target.name, str(target), advice)
+        tmp = _durable_temp_at(fd, target.name, body, 0o600 if mode is None else mode)
+        try:
+            _check_replaceable(fd, target.name, str(target), advice)
+            os.replace(tmp, target.name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=fd)
+            raise
+        _fsync_fd(fd)
+    except OSError as exc:
+        raise _output_error(target, exc, option, opening=False) from None
+    finally:
+        os.close(fd)
     return target
 
 
@@ -483,11 +529,13 @@ def locked(
 __all__ = [
     "LockTimeoutError",
     "NotARegularFileError",
+    "OutputError",
     "atomic_create_at",
     "atomic_create_bytes",
     "atomic_write_at",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output",
     "explain_os_error",
     "fsync_dir",
     "kind_of",

@@ -11,7 +11,6 @@ import hypotez
 import pytest
 from hypotez import (
     ConfigError,
-    CorruptDataError,
     DialogueInfo,
     InputError,
     MissingDependencyError,
@@ -184,12 +183,62 @@ def test_segments_speed_up_loads_and_are_only_a_cache(seaweedfs: SeaweedFS) -> N
         "31a",
         "31b",
     ]
-    # A corrupt segment is reported by its address, not silently skipped.
-    bad = segments[0]
-    obstore.put(seaweedfs.store(), f"{storage.config.prefix}/{bad}", b'{"first": 0}')
-    with pytest.raises(CorruptDataError) as caught:
-        factory().load_dialogue("seg")
-    assert f"{storage.url}/{bad}" in str(caught.value)
+
+
+@pytest.mark.s3
+def test_a_corrupt_segment_is_reported_and_read_around_from_the_turn_objects(
+    seaweedfs: SeaweedFS, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11 item 6: a segment is only a cache, so a corrupt one must not make the dialogue
+    unreadable while every turn object is intact. It is reported by its address (a warning),
+    left as it is, and the turns it copies are read from their own objects."""
+    import logging
+
+    import obstore
+
+    factory = s3_factory_for(seaweedfs, segment_size=4)
+    storage: Any = factory()
+    storage.create_dialogue(DialogueInfo("seg"))
+    for n in range(13):
+        storage.append_turns("seg", [Turn("user", f"{n}a"), Turn("assistant", f"{n}b")])
+    expected = [f"{n}{x}" for n in range(13) for x in "ab"]
+    segments = keys(seaweedfs, storage, "dialogues/seg/segments/")
+    assert len(segments) == 3
+    caplog.set_level(logging.WARNING)
+    for garbage in (b'{"first": 0}', b"\xff not json", b"[" * 100_000):
+        for bad in segments[:2]:
+            obstore.put(seaweedfs.store(), f"{storage.config.prefix}/{bad}", garbage)
+        caplog.clear()
+        assert [t.content for t in factory().load_dialogue("seg").turns] == expected
+        for bad in segments[:2]:
+            assert f"{storage.url}/{bad}" in caplog.text
+    storage.append_turns("seg", [Turn("user", "13a")])  # appends go on
+    assert [t.content for t in factory().load_dialogue("seg").turns] == [*expected, "13a"]
+    raw = bytes(obstore.get(seaweedfs.store(), f"{storage.config.prefix}/{segments[0]}").bytes())
+    assert raw == b"[" * 100_000  # reported, never overwritten
+    # Deleted on purpose, it is written again by a later append that completes a window.
+    for bad in segments[:2]:
+        obstore.delete(seaweedfs.store(), f"{storage.config.prefix}/{bad}")
+    for n in range(14, 16):
+        storage.append_turns("seg", [Turn("user", f"{n}a")])
+    assert keys(seaweedfs, storage, "dialogues/seg/segments/") == [
+        *segments,
+        "dialogues/seg/segments/000000000012-000000000015.json",
+    ]
+    caplog.clear()
+    loaded = [t.content for t in factory().load_dialogue("seg").turns]
+    assert loaded == [*expected, "13a", "14a", "15a"] and "segment" not in caplog.text
+
+
+@pytest.mark.s3
+def test_a_lone_surrogate_is_stored_faithfully_on_s3(s3_factory: StorageFactory) -> None:
+    storage: Any = s3_factory()
+    storage.create_dialogue(DialogueInfo("u"))
+    storage.append_turns("u", [Turn("assistant", "half an emoji: \ud83d")])
+    storage.put_record("notes", "n", {"text": "\udc00"})
+    fresh: Any = s3_factory()
+    assert [t.content for t in fresh.load_dialogue("u").turns] == ["half an emoji: \ud83d"]
+    assert fresh.get_record("notes", "n") == {"text": "\udc00"}
 
 
 @pytest.mark.s3

@@ -109,7 +109,13 @@ class FileStorage(Storage):
         fsync: bool = True,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
-        self.root = Path(root).expanduser().resolve()
+        try:
+            self.root = Path(root).expanduser().resolve()
+        except (ValueError, RuntimeError, OSError) as exc:  # a NUL, an unknown ~user, a loop
+            raise InputError(
+                f"Storage folder {os.fspath(root)!r} is not a usable path ({exc}); give an "
+                "absolute folder path or a file:/// URL."
+            ) from None
         self.fsync = fsync
         if not lock_timeout > 0:  # also refuses NaN
             raise InputError(f"lock_timeout must be a number of seconds > 0, not {lock_timeout!r}.")
@@ -124,11 +130,18 @@ class FileStorage(Storage):
     def from_url(
         cls, url: str, *, fsync: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     ) -> FileStorage:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "Invalid IPv6 URL": an unbalanced '[' or ']'
+            raise InputError(
+                f"Storage URL cannot be parsed ({exc}); use file:///absolute/path."
+            ) from None
         if parts.scheme == "file":
             if parts.netloc not in ("", "localhost"):
+                host = parts.hostname or "?"  # never the user:password@ part
                 raise InputError(
-                    f"file:// URL {url!r} names host {parts.netloc!r}: use file:///absolute/path."
+                    f"file:// URL names host {host!r}: use file:///absolute/path (mount a "
+                    "share and give its local path)."
                 )
             return cls(url2pathname(parts.path), fsync=fsync, lock_timeout=lock_timeout)
         return cls(url, fsync=fsync, lock_timeout=lock_timeout)  # a plain path

@@ -103,7 +103,7 @@ class S3Storage(Storage):
         return cls(S3Config.from_settings(url, settings))
 
     def __repr__(self) -> str:
-        return f"S3Storage({self.url!r}, endpoint={self.config.endpoint!r})"
+        return f"S3Storage({self.url!r}, endpoint={self.config.shown_endpoint!r})"
 
     # -- small helpers --------------------------------------------------------------------
     def where(self, key: str) -> str:
@@ -111,7 +111,7 @@ class S3Storage(Storage):
         return f"{self.url}/{key}"
 
     def _error(self, exc: BaseException, action: str, key: str) -> StorageError:
-        return translate(exc, action, self.where(key), self.config.endpoint)
+        return translate(exc, action, self.where(key), self.config.shown_endpoint)
 
     async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run ``jobs`` with at most ``concurrency`` in flight; results in order."""
@@ -142,7 +142,7 @@ class S3Storage(Storage):
                     raise
                 log.warning(
                     "%s refused the connection; retrying for up to %.1f s more",
-                    self.config.endpoint or "S3",
+                    self.config.shown_endpoint or "S3",
                     left,
                 )
                 await asyncio.sleep(min(pause, left))

@@ -522,3 +522,27 @@ def test_an_append_whose_answer_was_lost_is_stored_once(
         "dialogues/lost/turns/000000000000.json",
         "dialogues/lost/turns/000000000001.json",
     ]
+
+
+def test_credentials_written_into_the_endpoint_never_reach_a_message() -> None:
+    """Same class as issue 11 item 9, inside the S3 plugin: a user:password@ part of
+    AWS_ENDPOINT_URL is masked in repr, in configuration errors and in storage errors."""
+    env = {**S3_ENV, "AWS_ENDPOINT_URL": "http://admin:hunter2@127.0.0.1:9"}
+    cfg = config(env=env, connect_retry=0)
+    assert "hunter2" not in repr(cfg) and cfg.shown_endpoint == "http://***@127.0.0.1:9"
+    with pytest.raises(ConfigError) as caught:
+        config(env={**S3_ENV, "AWS_ENDPOINT_URL": "http://admin:hunter2@[::1"})
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        config(env={**S3_ENV, "AWS_ENDPOINT_URL": "http://admin:hunter2@example.com"})
+    assert "hunter2" not in str(caught.value)  # plain http to another host
+    from hypotez_s3.storage import S3Storage
+
+    storage = S3Storage(config(env=env, connect_retry=0, max_retries=0))
+    assert "hunter2" not in repr(storage)
+    with pytest.raises(StorageError) as failed:
+        storage.list_dialogues()
+    assert "hunter2" not in str(failed.value) and "***@127.0.0.1:9" in str(failed.value)
+    with pytest.raises(InputError) as caught:
+        config(url="s3://admin:hunter2@[bucket/p")
+    assert "hunter2" not in str(caught.value)

@@ -166,3 +166,30 @@ def test_atomic_writes_never_replace_a_link_either(tmp_path: Path) -> None:
     long_name = tmp_path / ("y" * 250)  # the temporary file's name must not be too long
     atomic_write_bytes(long_name, b"ok")
     assert long_name.read_bytes() == b"ok"
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "markdown"])
+def test_a_dialogue_holding_a_lone_surrogate_exports_to_a_file_and_to_stdout(
+    home: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Storage keeps a lone surrogate a server sent (issue 11 item 11); exporting such a
+    dialogue must not end in a UnicodeEncodeError, and JSON must load back exactly."""
+    import json
+
+    store = FileStorage(home)
+    store.create_dialogue(DialogueInfo("d1"))
+    store.append_turns("d1", [Turn("user", "Привет"), Turn("assistant", "half \ud83d emoji")])
+    target = tmp_path / f"out.{fmt}"
+    written = run("dialogues", "export", "d1", "--format", fmt, "-o", str(target))
+    printed = run("dialogues", "export", "d1", "--format", fmt)
+    for result in (written, printed):
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    text = target.read_text(encoding="utf-8")
+    assert printed.stdout == text
+    if fmt == "json":
+        assert [t["content"] for t in json.loads(text)["turns"]] == ["Привет", "half \ud83d emoji"]
+    elif fmt == "jsonl":
+        assert json.loads(text)["messages"][1]["content"] == "half \ud83d emoji"
+    else:
+        assert "half \\ud83d emoji" in text and "Привет" in text

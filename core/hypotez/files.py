@@ -96,6 +96,8 @@ def explain_os_error(exc: OSError) -> str:
         return "it is a symbolic link (or a loop of them), which hypotez does not follow"
     if code == errno.ENOTDIR:
         return "a part of the path is a file, not a folder"
+    if code == errno.EISDIR:
+        return "it is a folder, not a file"
     if code == errno.EIO:
         return "the device reported an I/O error: check the disk"
     return exc.strerror or str(exc)
@@ -240,6 +242,7 @@ def _output_advice(option: str) -> str:
 
 
 def _output_target(path: str | os.PathLike[str], option: str) -> Path:
+    _no_nul(path)
     target = Path(path).expanduser()
     if target.name in ("", ".", "..") or os.fspath(path).endswith(("/", os.sep)):
         raise NotARegularFileError(path, "a folder", _output_advice(option))
@@ -277,6 +280,11 @@ def check_output(path: str | os.PathLike[str], *, option: str = "-o") -> Path:
     except OSError as exc:
         raise _output_error(target, exc, option, opening=True) from None
     return target
+
+
+def _no_nul(path: str | os.PathLike[str]) -> None:
+    if "\0" in os.fsdecode(os.fspath(path)):
+        raise InputError(f"File name {os.fspath(path)!r} holds a NUL character; no file can.")
 
 
 def write_output(path: str | os.PathLike[str], data: bytes | str, *, option: str = "-o") -> Path:
@@ -369,6 +377,12 @@ def open_folder(root: str | os.PathLike[str], parts: Sequence[str], *, create: b
     return fd
 
 
+def _advice(kind: str) -> str:
+    if kind == "a symbolic link":
+        return "hypotez follows no link inside its storage folder: move it away."
+    return "It is not hypotez's data: move it away."
+
+
 def open_file_at(
     dir_fd: int, name: str, flags: int, *, shown: str | os.PathLike[str], mode: int = 0o600
 ) -> int:
@@ -383,17 +397,13 @@ def open_file_at(
         if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EWOULDBLOCK):
             raise
         st = _lstat_at(dir_fd, name)
-        raise NotARegularFileError(
-            shown,
-            kind_of(st.st_mode) if st else "not a regular file",
-            "hypotez follows no link inside its storage folder: move it away.",
-        ) from None
+        kind = kind_of(st.st_mode) if st else "not a regular file"
+        raise NotARegularFileError(shown, kind, _advice(kind)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise NotARegularFileError(
-                shown, kind_of(st.st_mode), "It is not hypotez's data: move it away."
-            )
+            kind = kind_of(st.st_mode)
+            raise NotARegularFileError(shown, kind, _advice(kind))
         if _NONBLOCK:
             import fcntl
 

@@ -547,3 +547,18 @@ def test_the_cli_reports_a_storage_path_too_long_without_a_traceback(home: Path)
     assert result.returncode == 1
     assert "longer than the file system allows" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_folder_where_a_dialogue_file_should_be_is_reported(store: FileStorage) -> None:
+    make(store, 0)
+    (store.root / "dialogues" / "b.jsonl").mkdir()
+    for call in (
+        lambda: store.load_dialogue("b"),
+        lambda: store.append_turns("b", [Turn("user", "x")]),
+    ):
+        with pytest.raises(CorruptDataError, match=r"b\.jsonl' is a folder.*not hypotez's data"):
+            call()
+    with pytest.raises(StorageError, match="it is a folder, not a file"):
+        store.delete_dialogue("b")
+    assert [i.id for i in store.list_dialogues()] == ["d1"]
+    assert (store.root / "dialogues" / "b.jsonl").is_dir()

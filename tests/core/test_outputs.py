@@ -193,3 +193,10 @@ def test_a_dialogue_holding_a_lone_surrogate_exports_to_a_file_and_to_stdout(
         assert json.loads(text)["messages"][1]["content"] == "half \ud83d emoji"
     else:
         assert "half \\ud83d emoji" in text and "Привет" in text
+
+
+def test_a_path_with_a_nul_is_bad_input() -> None:
+    with pytest.raises(hypotez.InputError, match="NUL character"):
+        write_output("out\x00.json", b"{}")
+    with pytest.raises(hypotez.InputError, match="NUL character"):
+        check_output("out\x00.json")

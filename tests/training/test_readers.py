@@ -356,3 +356,13 @@ def test_assistants_import_of_hostile_json_exits_2_without_a_traceback(
     )
     assert result.returncode == 2 and "nested too deeply" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_path_with_a_nul_is_a_clear_error() -> None:
+    from hypotez import InputError
+    from hypotez.training import load_assistant_catalog
+
+    with pytest.raises(TrainingDataError, match="NUL character"):
+        datasets.load(["a\x00b.jsonl"])
+    with pytest.raises(InputError, match="NUL character"):
+        load_assistant_catalog("catalog\x00.json")

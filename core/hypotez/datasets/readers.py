@@ -111,6 +111,8 @@ def _read_bytes(path: Path, what: str = "Training data file") -> bytes:
     """
     from hypotez.files import explain_os_error, kind_of
 
+    if "\0" in str(path):
+        raise TrainingDataError(f"{what} name {str(path)!r} holds a NUL character; no file can.")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:

@@ -30,8 +30,10 @@ A *location* is whatever the storage names in its errors and warnings (a path, a
 address...); the suite checks that errors and warnings name it and that the bytes there are
 never changed by hypotez.
 
-Three more hooks hold a storage to what hostile testing found (issue 11). Each applies only to
-some storages: the default skips its test with the reason, so implement those that fit yours::
+Optional hooks hold a storage to what hostile testing found (issue 11). Each applies only to
+some storages: implement those that fit yours. A test class that implements none of a test's
+hooks does not get that test (it is not collected); one that implements some of them must
+implement all::
 
         def unterminate_last_append(self, storage, dialogue_id):
             ...  # strip what ends the last append (a line-based store: its final newline), as
@@ -390,42 +392,47 @@ class StorageConformance:
     def unterminate_last_append(self, storage: Storage, dialogue_id: str) -> str:
         """Strip what ends the dialogue's last append (a final newline); return the location.
 
-        Only for storages whose appends carry an end marker; the default skips the test.
+        Optional: only for storages whose appends carry an end marker.
         """
-        pytest.skip(
-            f"{type(self).__name__} does not implement unterminate_last_append(): its appends "
-            "have no end marker an editor could drop (implement it if they do)"
-        )
+        raise NotImplementedError(f"{type(self).__name__} must implement unterminate_last_append()")
 
     def link_dialogue(self, storage: Storage, dialogue_id: str, target: str) -> str:
         """Make where the dialogue's turns live a symbolic link to the file ``target``.
 
-        Only for storages on a file system; the default skips the test.
+        Optional (with :meth:`link_record`): only for storages on a file system.
         """
-        pytest.skip(
-            f"{type(self).__name__} does not implement link_dialogue(): it keeps no files a "
-            "link could be planted among (implement it if it does)"
-        )
+        raise NotImplementedError(f"{type(self).__name__} must implement link_dialogue()")
 
     def link_record(self, storage: Storage, collection: str, record_id: str, target: str) -> str:
         """Make where one record lives a symbolic link to the file ``target``.
 
-        Only for storages on a file system; the default skips the test.
+        Optional (with :meth:`link_dialogue`): only for storages on a file system.
         """
-        pytest.skip(
-            f"{type(self).__name__} does not implement link_record(): it keeps no files a link "
-            "could be planted among (implement it if it does)"
-        )
+        raise NotImplementedError(f"{type(self).__name__} must implement link_record()")
 
     def corrupt_cache(self, storage: Storage, dialogue_id: str) -> str:
         """Make a cache of the dialogue's turns unparseable (S3: a segment); return its location.
 
-        Only for storages that keep such a cache; the default skips the test.
+        Optional: only for storages that keep such a cache.
         """
-        pytest.skip(
-            f"{type(self).__name__} does not implement corrupt_cache(): it keeps no cache of "
-            "stored turns (implement it if it does)"
-        )
+        raise NotImplementedError(f"{type(self).__name__} must implement corrupt_cache()")
+
+    #: Tests that need optional hooks: a subclass that implements none of a test's hooks does
+    #: not get that test (its storage has no such thing); one that implements some must
+    #: implement all of them.
+    OPTIONAL_TESTS: Mapping[str, tuple[str, ...]] = {
+        "test_a_complete_last_append_without_its_end_marker_is_kept": ("unterminate_last_append",),
+        "test_a_planted_link_is_never_followed": ("link_dialogue", "link_record"),
+        "test_a_corrupt_cache_is_reported_but_never_makes_a_dialogue_unreadable": (
+            "corrupt_cache",
+        ),
+    }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for test, hooks in cls.OPTIONAL_TESTS.items():
+            if all(getattr(cls, hook) is getattr(StorageConformance, hook) for hook in hooks):
+                setattr(cls, test, None)  # not collected: this storage has no such thing
 
     # -- round trips -----------------------------------------------------------------------
     def test_round_trip_keeps_every_field_and_unicode(

@@ -26,9 +26,31 @@ small hooks that reach *under* the storage (to plant corrupt or foreign data)::
         def read_raw(self, storage, location):
             ...  # the raw bytes at a location returned above
 
-A *location* is whatever the storage names in its errors and warnings (a path, an ``s3://``
+A *location* is whatever the storage names in its errors and warnings (a path, an object
 address...); the suite checks that errors and warnings name it and that the bytes there are
 never changed by hypotez.
+
+Optional hooks hold a storage to what hostile testing found (issue 11). Each applies only to
+some storages: implement those that fit yours. A test class that implements none of a test's
+hooks does not get that test (it is not collected); one that implements some of them must
+implement all::
+
+        def unterminate_last_append(self, storage, dialogue_id):
+            ...  # strip what ends the last append (a line-based store: its final newline), as
+                 # an editor saving a hand-repaired file does; return the location
+        def link_dialogue(self, storage, dialogue_id, target):
+            ...  # make where the dialogue's turns live a symbolic link to ``target`` (a file
+                 # outside the storage); return the location
+        def link_record(self, storage, collection, record_id, target):
+            ...  # the same for one record
+        def corrupt_cache(self, storage, dialogue_id):
+            ...  # make a cache the storage keeps of the dialogue's turns unparseable (S3: a
+                 # segment object); return the location
+
+The suite then checks that a complete last append without its end marker still loads and is
+kept by the next append; that nothing is read or written through a planted link (an error names
+it); and that a corrupt cache is reported by a warning naming it but never makes the dialogue
+unreadable or blocks appends.
 
 Concurrency tests start real processes (``python -m hypotez.conformance``) that each open the
 storage themselves from the factory's URL, so they test exactly what separate hosts would do.
@@ -369,6 +391,51 @@ class StorageConformance:
         """The raw bytes at ``location``."""
         raise NotImplementedError(f"{type(self).__name__} must implement read_raw()")
 
+    def unterminate_last_append(self, storage: Storage, dialogue_id: str) -> str:
+        """Strip what ends the dialogue's last append (a final newline); return the location.
+
+        Optional: only for storages whose appends carry an end marker.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement unterminate_last_append()")
+
+    def link_dialogue(self, storage: Storage, dialogue_id: str, target: str) -> str:
+        """Make where the dialogue's turns live a symbolic link to the file ``target``.
+
+        Optional (with :meth:`link_record`): only for storages on a file system.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement link_dialogue()")
+
+    def link_record(self, storage: Storage, collection: str, record_id: str, target: str) -> str:
+        """Make where one record lives a symbolic link to the file ``target``.
+
+        Optional (with :meth:`link_dialogue`): only for storages on a file system.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement link_record()")
+
+    def corrupt_cache(self, storage: Storage, dialogue_id: str) -> str:
+        """Make a cache of the dialogue's turns unparseable (S3: a segment); return its location.
+
+        Optional: only for storages that keep such a cache.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement corrupt_cache()")
+
+    #: Tests that need optional hooks: a subclass that implements none of a test's hooks does
+    #: not get that test (its storage has no such thing); one that implements some must
+    #: implement all of them.
+    OPTIONAL_TESTS: Mapping[str, tuple[str, ...]] = {
+        "test_a_complete_last_append_without_its_end_marker_is_kept": ("unterminate_last_append",),
+        "test_a_planted_link_is_never_followed": ("link_dialogue", "link_record"),
+        "test_a_corrupt_cache_is_reported_but_never_makes_a_dialogue_unreadable": (
+            "corrupt_cache",
+        ),
+    }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for test, hooks in cls.OPTIONAL_TESTS.items():
+            if all(getattr(cls, hook) is getattr(StorageConformance, hook) for hook in hooks):
+                setattr(cls, test, None)  # not collected: this storage has no such thing
+
     # -- round trips -----------------------------------------------------------------------
     def test_round_trip_keeps_every_field_and_unicode(
         self, storage: Storage, storage_factory: StorageFactory
@@ -389,8 +456,8 @@ class StorageConformance:
             Turn(
                 role="assistant",
                 content="Отлично! 👍",
-                model="gpt-4o-mini",
-                sentiment=Sentiment("positive", 0.75, "textblob"),
+                model="some-model-1",
+                sentiment=Sentiment("positive", 0.75, "some-analyzer"),
                 usage=Usage(12, 5, 17),
                 finish_reason="stop",
             )
@@ -483,7 +550,7 @@ class StorageConformance:
             "export",
             [
                 _turn("Как дела? 😀"),
-                Turn("assistant", "Хорошо!", sentiment=Sentiment("positive", 0.5, "vader")),
+                Turn("assistant", "Хорошо!", sentiment=Sentiment("positive", 0.5, "an-analyzer")),
             ],
         )
         dialogue = storage.load_dialogue("export")
@@ -527,7 +594,7 @@ class StorageConformance:
         assert storage.list_assistants() == []
         helpers = [
             Assistant("zeta", "Зета", instructions="Говори по-русски."),
-            Assistant("alpha", "Alpha 😀", model="gpt-4o-mini", description="first"),
+            Assistant("alpha", "Alpha 😀", model="some-model-1", description="first"),
         ]
         for assistant in helpers:
             storage.save_assistant(assistant)
@@ -889,6 +956,82 @@ class StorageConformance:
                 call()
         assert storage.list_dialogues() == []
         assert storage.list_records("jobs") == []
+
+    # -- hostile states (issue 11): each needs its hook, see the module docstring -------------
+    def test_a_complete_last_append_without_its_end_marker_is_kept(
+        self, storage: Storage, storage_factory: StorageFactory
+    ) -> None:
+        storage.create_dialogue(DialogueInfo("unterminated"))
+        storage.append_turns("unterminated", [_turn("one"), _turn("two", "assistant")])
+        storage.append_turns("unterminated", [_turn("three")])
+        location = self.unterminate_last_append(storage, "unterminated")
+        raw = self.read_raw(storage, location)
+        fresh = storage_factory()
+        try:
+            assert _contents(fresh.load_dialogue("unterminated")) == ["one", "two", "three"]
+            fresh.append_turns("unterminated", [_turn("four")])  # a new client finds the end
+        finally:
+            fresh.close()
+        storage.append_turns("unterminated", [_turn("five")])
+        assert _contents(storage.load_dialogue("unterminated")) == [
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+        ]
+        assert self.read_raw(storage, location) == raw
+
+    def test_a_planted_link_is_never_followed(self, storage: Storage, tmp_path: Any) -> None:
+        victim = tmp_path / "outside-the-storage.txt"
+        victim.write_bytes(b"precious\n")
+        storage.create_dialogue(DialogueInfo("healthy"))
+        storage.append_turns("healthy", [_turn("fine")])
+        storage.create_dialogue(DialogueInfo("linked"))
+        location = self.link_dialogue(storage, "linked", str(victim))
+        for call in (
+            lambda: storage.append_turns("linked", [_turn("through the link?")]),
+            lambda: storage.load_dialogue("linked"),
+        ):
+            with pytest.raises(StorageError) as caught:
+                call()
+            assert location in str(caught.value)
+        assert "linked" not in [i.id for i in storage.list_dialogues()]
+        assert _contents(storage.load_dialogue("healthy")) == ["fine"]
+        storage.put_record("jobs", "ftjob-linked", {"id": "ftjob-linked"})
+        location = self.link_record(storage, "jobs", "ftjob-linked", str(victim))
+        for call in (
+            lambda: storage.get_record("jobs", "ftjob-linked"),
+            lambda: storage.put_record("jobs", "ftjob-linked", {"id": "ftjob-linked"}),
+            lambda: storage.update_record("jobs", "ftjob-linked", lambda _: {"x": 1}),
+        ):
+            with pytest.raises(StorageError) as caught:
+                call()
+            assert location in str(caught.value)
+        assert victim.read_bytes() == b"precious\n"
+
+    def test_a_corrupt_cache_is_reported_but_never_makes_a_dialogue_unreadable(
+        self,
+        storage: Storage,
+        storage_factory: StorageFactory,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        storage.create_dialogue(DialogueInfo("cached"))
+        for n in range(6):
+            storage.append_turns("cached", [_turn(f"{n}a"), _turn(f"{n}b", "assistant")])
+        expected = [f"{n}{x}" for n in range(6) for x in "ab"]
+        location = self.corrupt_cache(storage, "cached")
+        raw = self.read_raw(storage, location)
+        caplog.set_level(logging.WARNING)
+        fresh = storage_factory()
+        try:
+            assert _contents(fresh.load_dialogue("cached")) == expected
+            assert any(location in record.getMessage() for record in caplog.records), caplog.text
+            fresh.append_turns("cached", [_turn("after")])
+        finally:
+            fresh.close()
+        assert _contents(storage.load_dialogue("cached")) == [*expected, "after"]
+        assert self.read_raw(storage, location) == raw
 
     # -- size -------------------------------------------------------------------------------
     def test_large_dialogues_load_completely_and_in_order(

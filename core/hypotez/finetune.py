@@ -28,6 +28,8 @@ from hypotez.validation import ValidationReport, validate
 
 JOBS = "jobs"
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+#: How long :func:`export_jobs` waits for another process writing the same job-id file.
+JOB_FILE_LOCK_TIMEOUT = 30.0
 
 
 class HasTrainer(Protocol):
@@ -332,6 +334,27 @@ def wait(
 
 
 # -- the seed's save_job_id ----------------------------------------------------------------
+def check_job_file_name(filename: str) -> str:
+    """``filename`` if it is a plain ``.json`` file name (no folder, no ``..``); else InputError.
+
+    The seed's job-id file is written into one folder (``$HYPOTEZ_HOME``): a name cannot lead
+    out of it.
+    """
+    if (
+        not isinstance(filename, str)
+        or filename in ("", ".", "..")
+        or any(c in filename for c in "/\\\0")
+        or Path(filename).suffix.lower() != ".json"
+        or len(filename.encode("utf-8", "surrogatepass")) > 255
+    ):
+        raise InputError(
+            f"Job-id file name {filename!r} is not a plain file name ending in .json: use a name "
+            "such as 'job_ids.json' (it is written in the data folder, $HYPOTEZ_HOME), or call "
+            "hypotez.finetune.export_jobs(storage, path) to write the list elsewhere."
+        )
+    return filename
+
+
 def save_job_id(
     storage: Storage,
     job_id: str,
@@ -344,13 +367,14 @@ def save_job_id(
 
     The job is saved as one record in the storage's ``jobs`` collection, merged with what is
     already known about it in one :meth:`~hypotez.Storage.update_record` step, so two processes
-    saving or refreshing it at once lose nothing. ``filename`` is the
-    seed's JSON file: with ``export_dir`` a snapshot of every job record is also written there
-    atomically (a convenience copy; the records are the source of truth).
+    saving or refreshing it at once lose nothing. ``filename`` is the seed's JSON file, a plain
+    file name: with ``export_dir`` every job record is also written to ``export_dir/filename``
+    (see :func:`export_jobs`: entries of an existing file that are not job records are kept).
     """
     validate_id(job_id, "job")
     if not isinstance(description, str):
         raise InputError("The job description must be text.")
+    check_job_file_name(filename)
 
     def describe(current: dict[str, Any] | None) -> dict[str, Any]:
         if current is None:
@@ -364,23 +388,92 @@ def save_job_id(
     return record
 
 
+def _entry_id(entry: Any) -> Any:
+    """The job id an entry of a job-id file is about (``job_id``, or the seed's ``id``)."""
+    if not isinstance(entry, dict):
+        return None
+    key = entry.get("job_id", entry.get("id"))
+    return key if isinstance(key, str) else None
+
+
+def _read_job_file(folder: int, target: Path) -> list[Any]:
+    """The entries of the job-id file at ``target`` (empty if there is none)."""
+    from hypotez.files import read_file_at
+
+    try:
+        raw = read_file_at(folder, target.name, shown=target)
+    except FileNotFoundError:
+        return []
+    try:
+        entries = json.loads(raw.decode("utf-8-sig"))
+    except (ValueError, RecursionError) as exc:
+        why = f"it is not valid JSON ({str(exc)[:200]})"
+    else:
+        if isinstance(entries, list):
+            return entries
+        why = f"it holds {type(entries).__name__}, not a JSON list"
+    raise InputError(
+        f"Cannot update the job-id file {str(target)!r}: {why}. It was left untouched; repair or "
+        "move it, or choose another file name. (The job itself is saved: `hypotez train list`.)"
+    )
+
+
 def export_jobs(storage: Storage, path: str | Path) -> Path:
     """Write every job record to ``path`` as a JSON list, atomically (``job_id`` as in the seed).
+
+    An existing file is updated, never thrown away: its entries for jobs the storage knows are
+    replaced by their current records, every other entry (jobs saved by the seed or by hand) is
+    kept as it was, and new jobs follow. A file that is not a JSON list is refused
+    (:class:`~hypotez.errors.InputError`) and left untouched; so are links, FIFOs and devices.
 
     Writers of the same file take turns (an advisory lock on ``<path>.lock``), so the file a
     concurrent save leaves behind lists every job saved before it.
     """
+    from hypotez.files import LockTimeoutError, OutputError, explain_os_error
+
     target = Path(path)
     if target.suffix.lower() != ".json":
         raise InputError(f"Job ids are exported as JSON: {str(target)!r} should end in .json.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Listing and writing must be one step: without the lock a process that listed before
-    # another saved could rename its stale snapshot last and drop the other's job from the file.
-    fd = os.open(target.with_name(target.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        with locked(fd):
-            rows = [{"job_id": job.id, **job.to_dict()} for job in storage.list_jobs()]
-            atomic_write_text(target, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    finally:
-        os.close(fd)
+        _export_jobs(storage, target)
+    except LockTimeoutError:
+        raise
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write the job-id file {str(target)!r}: {explain_os_error(exc)}. The file was "
+            "left as it was; the job itself is saved (`hypotez train list`)."
+        ) from None
     return target
+
+
+def _export_jobs(storage: Storage, target: Path) -> None:
+    from hypotez.files import open_file_at
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        # Listing and writing must be one step: without the lock a process that listed before
+        # another saved could rename its stale snapshot last and drop the other's job from the
+        # file. The lock file is opened without following a link.
+        lock_name = target.name + ".lock"
+        fd = open_file_at(
+            folder, lock_name, os.O_RDWR | os.O_CREAT, shown=target.with_name(lock_name)
+        )
+        try:
+            with locked(fd, timeout=JOB_FILE_LOCK_TIMEOUT, what=repr(str(target))):
+                fresh = {job.id: {"job_id": job.id, **job.to_dict()} for job in storage.list_jobs()}
+                rows = []
+                for entry in _read_job_file(folder, target):
+                    key = _entry_id(entry)
+                    rows.append(fresh.pop(key) if key in fresh else entry)
+                rows.extend(fresh.values())
+                text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate: keep it, escaped
+                    text = json.dumps(rows, ensure_ascii=True, indent=2) + "\n"
+                atomic_write_text(target, text)  # refuses to replace a link, FIFO or device
+        finally:
+            os.close(fd)
+    finally:
+        os.close(folder)

@@ -52,22 +52,33 @@ def load_assistant_catalog(path: str | os.PathLike[str]) -> list[Assistant]:
     """Read a JSON catalog of assistant presets.
 
     The file holds a list of objects, or ``{"assistants": [...]}``; each object needs an ``id``
-    and may have ``name``, ``instructions``, ``model`` and ``description``. An error names the
-    file and the entry.
+    and may have ``name``, ``instructions``, ``model`` and ``description`` (text, or null). An
+    error names the file and the entry; nothing of a bad catalog is used.
     """
+    from hypotez.datasets.readers import _json_problem, _read_bytes
+    from hypotez.datasets.records import data_problem
+
     source = Path(path)
+    where = repr(str(source))
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"Assistant catalog {str(source)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raw = _read_bytes(source, "Assistant catalog")
+    except InputError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         raise InputError(
-            f"Cannot read assistant catalog {str(source)!r}: {exc}. Fix the JSON."
+            f"Cannot read assistant catalog {where}: it is not UTF-8 ({exc.reason} at byte "
+            f"{exc.start}). Save it as UTF-8."
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(
+            f"Cannot read assistant catalog {where}: {_json_problem(exc)}. Fix the JSON."
         ) from None
     items = data.get("assistants") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise InputError(
-            f"Assistant catalog {str(source)!r} must be a JSON list of assistants or "
+            f"Assistant catalog {where} must be a JSON list of assistants or "
             '{"assistants": [...]}.'
         )
     out: list[Assistant] = []
@@ -75,17 +86,24 @@ def load_assistant_catalog(path: str | os.PathLike[str]) -> list[Assistant]:
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise InputError(
-                f'Assistant #{index} in {str(source)!r} needs an "id" string '
+                f'Assistant #{index} in {where} needs an "id" string '
                 '(e.g. {"id": "coder", "name": "Coder", "instructions": "..."}).'
             )
+        label = f"Assistant #{index} ({item['id'][:80]!r}) in {where}"
+        problem = data_problem(item)
+        if problem is not None:
+            raise InputError(f"{label} {problem[1]}.")
+        for key in ("name", "instructions", "model", "description"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise InputError(
+                    f"{label}: {key!r} must be text (or null), not {type(item[key]).__name__}."
+                )
         try:
             assistant = Assistant.from_dict(item)
         except (ValueError, TypeError, KeyError) as exc:
-            raise InputError(
-                f"Assistant #{index} ({item['id']!r}) in {str(source)!r}: {exc}"
-            ) from None
+            raise InputError(f"{label}: {exc}") from None
         if assistant.id in seen:
-            raise InputError(f"Assistant id {assistant.id!r} appears twice in {str(source)!r}.")
+            raise InputError(f"Assistant id {assistant.id!r} appears twice in {where}.")
         seen.add(assistant.id)
         out.append(assistant)
     return out

@@ -10,14 +10,25 @@ if TYPE_CHECKING:
     from hypotez import Context
 
 
+def _seconds(value: Any) -> float:
+    seconds = float(value)
+    if not seconds > 0:  # also refuses NaN
+        raise ValueError("use a number of seconds > 0")
+    return seconds
+
+
 def _open(context: Context, url: str) -> Any:
     from hypotez.settings import as_bool
-    from hypotez_files.storage import FileStorage
+    from hypotez_files.storage import DEFAULT_LOCK_TIMEOUT, FileStorage
 
     # fsync=false trades durability against an OS crash or power loss for speed; a killed
     # process still loses nothing, since every append is a single write() of whole lines.
-    fsync = context.settings.option("files", "fsync", True, cast=as_bool)
-    return FileStorage.from_url(url, fsync=fsync)
+    settings = context.settings
+    return FileStorage.from_url(
+        url,
+        fsync=settings.option("files", "fsync", True, cast=as_bool),
+        lock_timeout=settings.option("files", "lock_timeout", DEFAULT_LOCK_TIMEOUT, cast=_seconds),
+    )
 
 
 @hookimpl

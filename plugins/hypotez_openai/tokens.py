@@ -40,6 +40,28 @@ def encoding_name_for(model: str) -> str:
     return "o200k_base"
 
 
+#: Longest text encoded in one call. bpe-openai refuses texts of 1,000,000 characters or more
+#: and results over 200,000 tokens; 40,000 characters stay below both (a character is at most 4
+#: byte tokens). Longer texts are counted in pieces split at white space.
+CHUNK_CHARS = 40_000
+
+
+def chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
+    """``text`` in pieces of at most ``size`` characters, cut before white space where possible
+    (where the tokenizer starts a new token anyway), so the counts add up to the whole's."""
+    pieces = []
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        cut = max(text.rfind(" ", start + size // 2, end), text.rfind("\n", start + size // 2, end))
+        if cut <= start:
+            cut = end
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
+
+
 _cache: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -70,7 +92,9 @@ class TokenCounter:
         self._encode = get_encoding(self.encoding_name).encode_ordinary
 
     def count(self, text: str) -> int:
-        return len(self._encode(text))
+        if len(text) <= CHUNK_CHARS:
+            return len(self._encode(text))
+        return sum(len(self._encode(piece)) for piece in chunks(text))
 
     def count_messages(self, messages: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
         """(total tokens, assistant tokens) of one example's messages."""
@@ -82,7 +106,7 @@ class TokenCounter:
             is_assistant = message.get("role") == "assistant"
             for key, value in message.items():
                 if isinstance(value, str):
-                    n = len(encode(value))
+                    n = len(encode(value)) if len(value) <= CHUNK_CHARS else self.count(value)
                     total += n
                     if key == "content" and is_assistant:
                         assistant += n  # counted once, used twice

@@ -22,22 +22,40 @@ from hypotez.settings import as_bool
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Prefix segments: no empty segment, no "." or "..", nothing a key should not hold.
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_.=+-]+")
+# The user-info part of a URL (``//user:password@``), wherever it is.
+_USERINFO_RE = re.compile(r"(?<=//)[^/?#]*@")
+
+
+def shown(url: str | None) -> str | None:
+    """``url`` fit for a message or a log: any ``user:password@`` part is replaced by ``***@``."""
+    return None if url is None else _USERINFO_RE.sub("***@", url)
 
 
 def parse_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``; a bad URL raises :class:`InputError`."""
-    parts = urlsplit(url)
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``; a bad URL raises :class:`InputError`.
+
+    No message repeats credentials put in the URL.
+    """
+    if not isinstance(url, str):
+        raise InputError(f"Storage URL must be text such as s3://bucket/prefix, not {url!r}.")
+    try:
+        parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError as exc:  # "Invalid IPv6 URL": an unbalanced '[' or ']'
+        raise InputError(
+            f"Storage URL {shown(url)!r} cannot be parsed ({exc}); use s3://bucket/prefix."
+        ) from None
+    if has_credentials or "@" in parts.netloc:
+        raise InputError(
+            "Do not put credentials in the storage URL; use AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or [plugins.s3] options)."
+        )
     if parts.scheme != "s3":
         raise InputError(f"Storage URL {url!r} is not an s3:// URL; use s3://bucket/prefix.")
     if parts.query or parts.fragment:
         raise InputError(
             f"Storage URL {url!r} has a query or fragment; put the endpoint, region and "
             "credentials in [plugins.s3] options or AWS_* variables instead."
-        )
-    if parts.username or parts.password:
-        raise InputError(
-            "Do not put credentials in the storage URL; use AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or [plugins.s3] options)."
         )
     bucket = parts.netloc
     if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
@@ -71,7 +89,7 @@ class S3Config:
 
     bucket: str
     prefix: str
-    endpoint: str | None = None
+    endpoint: str | None = attrs.field(default=None, repr=lambda value: repr(shown(value)))
     region: str = "us-east-1"
     access_key_id: str | None = attrs.field(default=None, repr=False)
     secret_access_key: str | None = attrs.field(default=None, repr=False)
@@ -92,6 +110,11 @@ class S3Config:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
+    @property
+    def shown_endpoint(self) -> str | None:
+        """The endpoint for messages and logs, without any credentials written into it."""
+        return shown(self.endpoint)
+
     @classmethod
     def from_settings(cls, url: str, settings: Settings) -> S3Config:
         bucket, prefix = parse_url(url)
@@ -108,12 +131,15 @@ class S3Config:
         endpoint = opt("endpoint", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
         if endpoint is not None:
             endpoint = str(endpoint).rstrip("/")
-            if (
-                urlsplit(endpoint).scheme not in ("http", "https")
-                or not urlsplit(endpoint).hostname
-            ):
+            try:
+                parts = urlsplit(endpoint)
+                _ = parts.port  # a port that is not a number raises ValueError
+                valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:
+                valid = False
+            if not valid:
                 raise ConfigError(
-                    f"S3 endpoint {endpoint!r} is not an http(s) URL "
+                    f"S3 endpoint {shown(endpoint)!r} is not an http(s) URL "
                     "(AWS_ENDPOINT_URL or [plugins.s3] endpoint)."
                 )
         allow_http = opt("allow_http", "AWS_ALLOW_HTTP", cast=as_bool)
@@ -122,7 +148,7 @@ class S3Config:
             allow_http = endpoint is not None and _is_loopback(endpoint)
         if endpoint and endpoint.startswith("http://") and not allow_http:
             raise ConfigError(
-                f"S3 endpoint {endpoint!r} is plain http on a non-loopback host, so credentials and "
+                f"S3 endpoint {shown(endpoint)!r} is plain http on a non-loopback host, so credentials and "
                 "data would cross the network unencrypted. Use https, or set [plugins.s3] "
                 "allow_http = true (or AWS_ALLOW_HTTP=true) if you trust that network."
             )

@@ -17,7 +17,8 @@ Layout: see :mod:`hypotez_s3.layout`. How the guarantees are kept:
   window copies it into ``segments/<first>-<last>.json`` (created with ``If-None-Match: *``;
   turn objects are immutable, so any copy is identical). A load reads the segments plus the few
   objects after them, in parallel. Segments are only a cache: if a writer dies before writing
-  one, loads read the turn objects instead and a later append fills the gap.
+  one, loads read the turn objects instead and a later append fills the gap; a segment that is
+  corrupt (or vanishes while loading) is reported with a warning and read around the same way.
 - **Records** are one object each; ``put_record`` reads the current object and replaces it
   with ``If-Match: <etag>`` (or creates it with ``If-None-Match: *``), retrying on conflict, and
   refuses to replace an object that is not a hypotez record. ``update_record`` does the same
@@ -68,7 +69,13 @@ CONNECT_BACKOFF = (0.2, 2.0)
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON. Text that is not valid Unicode (a lone surrogate, which JSON can carry
+    as a ``\\ud800`` escape) is kept, escaped, instead of failing to encode."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def _turns(data: Any) -> list[Turn]:
@@ -96,7 +103,7 @@ class S3Storage(Storage):
         return cls(S3Config.from_settings(url, settings))
 
     def __repr__(self) -> str:
-        return f"S3Storage({self.url!r}, endpoint={self.config.endpoint!r})"
+        return f"S3Storage({self.url!r}, endpoint={self.config.shown_endpoint!r})"
 
     # -- small helpers --------------------------------------------------------------------
     def where(self, key: str) -> str:
@@ -104,7 +111,7 @@ class S3Storage(Storage):
         return f"{self.url}/{key}"
 
     def _error(self, exc: BaseException, action: str, key: str) -> StorageError:
-        return translate(exc, action, self.where(key), self.config.endpoint)
+        return translate(exc, action, self.where(key), self.config.shown_endpoint)
 
     async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run ``jobs`` with at most ``concurrency`` in flight; results in order."""
@@ -135,7 +142,7 @@ class S3Storage(Storage):
                     raise
                 log.warning(
                     "%s refused the connection; retrying for up to %.1f s more",
-                    self.config.endpoint or "S3",
+                    self.config.shown_endpoint or "S3",
                     left,
                 )
                 await asyncio.sleep(min(pause, left))
@@ -218,10 +225,10 @@ class S3Storage(Storage):
     def _parse(self, key: str, raw: bytes, build: Callable[[Any], T], what: str) -> T:
         try:
             return build(json.loads(raw))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise CorruptDataError(
-                f"{self.where(key)} is not {what} ({exc}). It was left untouched: repair, move or "
-                "delete it."
+                f"{self.where(key)} is not {what} ({str(exc)[:200]}). It was left untouched: "
+                "repair, move or delete it."
             ) from exc
 
     # -- dialogues: create, exists, delete ------------------------------------------------
@@ -420,16 +427,55 @@ class S3Storage(Storage):
         blobs = await self._bounded([partial(self._get, k, "load a dialogue") for k in keys])
         turns: list[Turn] = []
         for k, blob, span in zip(keys, blobs, chain + [None] * len(tail), strict=True):
-            if blob is None:
+            if span is not None:
+                turns.extend(await self._segment_turns(dialogue_id, k, blob, span))
+            elif blob is None:
                 raise StorageError(
                     f"{self.where(k)} disappeared while loading dialogue {dialogue_id!r} "
                     "(deleted meanwhile?); load it again."
                 )
-            if span is None:
-                turns.extend(self._parse(k, blob[0], _turns, "a hypotez append"))
             else:
-                turns.extend(self._parse(k, blob[0], partial(_segment, span=span), "a segment"))
+                turns.extend(self._parse(k, blob[0], _turns, "a hypotez append"))
         return Dialogue(info, turns)
+
+    async def _segment_turns(
+        self, dialogue_id: str, key: str, blob: tuple[bytes, str] | None, span: tuple[int, int]
+    ) -> list[Turn]:
+        """The turns of a segment; if it is unreadable, the turn objects it copies.
+
+        A segment is only a cache of turn objects, which are never removed while the dialogue
+        exists: a corrupt or vanished one is reported (a warning naming it) and read around,
+        never a reason to fail the load.
+        """
+        if blob is not None:
+            try:
+                return self._parse(key, blob[0], partial(_segment, span=span), "a segment")
+            except CorruptDataError as exc:
+                log.warning(
+                    "Ignoring a corrupt segment (only a cache), reading its turn objects "
+                    "instead; delete it and a later append writes it again: %s",
+                    exc,
+                )
+        else:
+            log.warning("Segment %s vanished; reading its turn objects instead", self.where(key))
+        first, last = span
+        folder = layout.turns_dir(dialogue_id)
+        offset = layout.turn_key(dialogue_id, first - 1) if first > 0 else None
+        keys = []
+        for k in await self._list(folder, "load a dialogue", offset=offset):
+            seq = layout.parse_turn(k, folder)
+            if seq is not None and first <= seq <= last:
+                keys.append(k)
+        blobs = await self._bounded([partial(self._get, k, "load a dialogue") for k in keys])
+        turns: list[Turn] = []
+        for k, got in zip(keys, blobs, strict=True):
+            if got is None:
+                raise StorageError(
+                    f"{self.where(k)} disappeared while loading dialogue {dialogue_id!r} "
+                    "(deleted meanwhile?); load it again."
+                )
+            turns.extend(self._parse(k, got[0], _turns, "a hypotez append"))
+        return turns
 
     async def _list_folders(self, prefix: str, kind: str, action: str) -> list[str]:
         """The valid ids of the folders directly under ``prefix``; anything else is foreign."""

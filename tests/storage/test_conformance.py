@@ -54,6 +54,22 @@ class TestFileStorage(StorageConformance):
     def read_raw(self, storage: Storage, location: str) -> bytes:
         return Path(location).read_bytes()[: self.sizes[location]]
 
+    def unterminate_last_append(self, storage: Storage, dialogue_id: str) -> str:
+        path = self._dialogue_file(storage, dialogue_id)
+        return self._plant(path, path.read_bytes().removesuffix(b"\n"), append=False)
+
+    def link_dialogue(self, storage: Storage, dialogue_id: str, target: str) -> str:
+        path = self._dialogue_file(storage, dialogue_id)
+        path.unlink()
+        path.symlink_to(target)
+        return str(path)
+
+    def link_record(self, storage: Storage, collection: str, record_id: str, target: str) -> str:
+        path = Path(storage.root) / "records" / collection / f"{record_id}.json"  # type: ignore[attr-defined]
+        path.unlink()
+        path.symlink_to(target)
+        return str(path)
+
 
 class TestS3Storage(StorageConformance):
     @pytest.fixture
@@ -94,3 +110,8 @@ class TestS3Storage(StorageConformance):
 
         key = location[len(f"s3://{storage.config.bucket}/") :]  # type: ignore[attr-defined]
         return bytes(obstore.get(self.server.store(), key).bytes())
+
+    def corrupt_cache(self, storage: Storage, dialogue_id: str) -> str:
+        """A segment object (a cache of turn objects) holding garbage, named as a real one."""
+        key = f"dialogues/{dialogue_id}/segments/{0:012d}-{3:012d}.json"
+        return self._plant(storage, key, b'{"first": 0, "batches": "torn')

@@ -11,7 +11,6 @@ import hypotez
 import pytest
 from hypotez import (
     ConfigError,
-    CorruptDataError,
     DialogueInfo,
     InputError,
     MissingDependencyError,
@@ -183,12 +182,62 @@ def test_segments_speed_up_loads_and_are_only_a_cache(seaweedfs: SeaweedFS) -> N
         "31a",
         "31b",
     ]
-    # A corrupt segment is reported by its address, not silently skipped.
-    bad = segments[0]
-    obstore.put(seaweedfs.store(), f"{storage.config.prefix}/{bad}", b'{"first": 0}')
-    with pytest.raises(CorruptDataError) as caught:
-        factory().load_dialogue("seg")
-    assert f"{storage.url}/{bad}" in str(caught.value)
+
+
+@pytest.mark.s3
+def test_a_corrupt_segment_is_reported_and_read_around_from_the_turn_objects(
+    seaweedfs: SeaweedFS, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11 item 6: a segment is only a cache, so a corrupt one must not make the dialogue
+    unreadable while every turn object is intact. It is reported by its address (a warning),
+    left as it is, and the turns it copies are read from their own objects."""
+    import logging
+
+    import obstore
+
+    factory = s3_factory_for(seaweedfs, segment_size=4)
+    storage: Any = factory()
+    storage.create_dialogue(DialogueInfo("seg"))
+    for n in range(13):
+        storage.append_turns("seg", [Turn("user", f"{n}a"), Turn("assistant", f"{n}b")])
+    expected = [f"{n}{x}" for n in range(13) for x in "ab"]
+    segments = keys(seaweedfs, storage, "dialogues/seg/segments/")
+    assert len(segments) == 3
+    caplog.set_level(logging.WARNING)
+    for garbage in (b'{"first": 0}', b"\xff not json", b"[" * 100_000):
+        for bad in segments[:2]:
+            obstore.put(seaweedfs.store(), f"{storage.config.prefix}/{bad}", garbage)
+        caplog.clear()
+        assert [t.content for t in factory().load_dialogue("seg").turns] == expected
+        for bad in segments[:2]:
+            assert f"{storage.url}/{bad}" in caplog.text
+    storage.append_turns("seg", [Turn("user", "13a")])  # appends go on
+    assert [t.content for t in factory().load_dialogue("seg").turns] == [*expected, "13a"]
+    raw = bytes(obstore.get(seaweedfs.store(), f"{storage.config.prefix}/{segments[0]}").bytes())
+    assert raw == b"[" * 100_000  # reported, never overwritten
+    # Deleted on purpose, it is written again by a later append that completes a window.
+    for bad in segments[:2]:
+        obstore.delete(seaweedfs.store(), f"{storage.config.prefix}/{bad}")
+    for n in range(14, 16):
+        storage.append_turns("seg", [Turn("user", f"{n}a")])
+    assert keys(seaweedfs, storage, "dialogues/seg/segments/") == [
+        *segments,
+        "dialogues/seg/segments/000000000012-000000000015.json",
+    ]
+    caplog.clear()
+    loaded = [t.content for t in factory().load_dialogue("seg").turns]
+    assert loaded == [*expected, "13a", "14a", "15a"] and "segment" not in caplog.text
+
+
+@pytest.mark.s3
+def test_a_lone_surrogate_is_stored_faithfully_on_s3(s3_factory: StorageFactory) -> None:
+    storage: Any = s3_factory()
+    storage.create_dialogue(DialogueInfo("u"))
+    storage.append_turns("u", [Turn("assistant", "half an emoji: \ud83d")])
+    storage.put_record("notes", "n", {"text": "\udc00"})
+    fresh: Any = s3_factory()
+    assert [t.content for t in fresh.load_dialogue("u").turns] == ["half an emoji: \ud83d"]
+    assert fresh.get_record("notes", "n") == {"text": "\udc00"}
 
 
 @pytest.mark.s3
@@ -472,3 +521,27 @@ def test_an_append_whose_answer_was_lost_is_stored_once(
         "dialogues/lost/turns/000000000000.json",
         "dialogues/lost/turns/000000000001.json",
     ]
+
+
+def test_credentials_written_into_the_endpoint_never_reach_a_message() -> None:
+    """Same class as issue 11 item 9, inside the S3 plugin: a user:password@ part of
+    AWS_ENDPOINT_URL is masked in repr, in configuration errors and in storage errors."""
+    env = {**S3_ENV, "AWS_ENDPOINT_URL": "http://admin:hunter2@127.0.0.1:9"}
+    cfg = config(env=env, connect_retry=0)
+    assert "hunter2" not in repr(cfg) and cfg.shown_endpoint == "http://***@127.0.0.1:9"
+    with pytest.raises(ConfigError) as caught:
+        config(env={**S3_ENV, "AWS_ENDPOINT_URL": "http://admin:hunter2@[::1"})
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        config(env={**S3_ENV, "AWS_ENDPOINT_URL": "http://admin:hunter2@example.com"})
+    assert "hunter2" not in str(caught.value)  # plain http to another host
+    from hypotez_s3.storage import S3Storage
+
+    storage = S3Storage(config(env=env, connect_retry=0, max_retries=0))
+    assert "hunter2" not in repr(storage)
+    with pytest.raises(StorageError) as failed:
+        storage.list_dialogues()
+    assert "hunter2" not in str(failed.value) and "***@127.0.0.1:9" in str(failed.value)
+    with pytest.raises(InputError) as caught:
+        config(url="s3://admin:hunter2@[bucket/p")
+    assert "hunter2" not in str(caught.value)

@@ -23,3 +23,12 @@ def write_jsonl(path: Path, items: list[Any]) -> Path:
 
 def good_examples(n: int, prefix: str = "q") -> list[dict[str, Any]]:
     return [chat(f"{prefix} question {i}?", f"answer {i}.", "Be brief.") for i in range(n)]
+
+
+def openai_trainer() -> Any:
+    """The ``openai`` trainer without a key: enough to validate against OpenAI's limits."""
+    from hypotez import Settings
+    from hypotez_openai.client import Config
+    from hypotez_openai.training import OpenAITrainer
+
+    return OpenAITrainer(Config.from_settings(Settings.load(env={}), require_key=False))

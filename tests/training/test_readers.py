@@ -9,7 +9,7 @@ import pytest
 from hypotez import TrainingDataError, datasets
 from hypotez.datasets import read_csv, read_dir, read_json, read_jsonl
 
-from .helpers import chat, write_jsonl
+from .helpers import chat, openai_trainer, write_jsonl
 
 
 def messages(record: datasets.Record) -> list[tuple[str, str]]:
@@ -188,3 +188,181 @@ def test_jsonl_bytes_are_deterministic_compact_utf8(tmp_path: Path) -> None:
         == '{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b \\"q\\"\\n"}]}'
     )
     assert lines[2] == "" and first.endswith(b"\n")
+
+
+# -- hostile files: every problem is reported on its record or as a TrainingDataError ----------
+GOOD = [json.dumps(chat(f"q{i}", f"a{i}"), ensure_ascii=False) for i in range(10)]
+HOSTILE_LINES = {
+    "huge integer": '{"messages": [{"role": "user", "content": ' + "9" * 5000 + "}]}",
+    "deep nesting": "[" * 100_000 + "]" * 100_000,
+    "deep but parseable": '{"messages": ' + "[" * 500 + "]" * 500 + "}",
+    "lone surrogate": '{"messages": [{"role": "user", "content": "\\ud800"}, '
+    '{"role": "assistant", "content": "ok"}]}',
+    "surrogate in a key": '{"messages": [{"role": "user", "content": "q", "\\udfff": 1}]}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_LINES))
+def test_a_hostile_jsonl_line_is_reported_on_its_line_and_never_uploaded(
+    tmp_path: Path, kind: str
+) -> None:
+    from hypotez import validation
+
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join([*GOOD[:5], HOSTILE_LINES[kind], *GOOD[5:]]) + "\n")
+    data = read_jsonl(path)
+    assert len(data) == 11
+    bad = data.records[5]
+    assert bad.line == 6 and bad.problem is not None
+    report = validation.validate(data, trainer=openai_trainer())
+    assert not report.ok
+    assert [e.line for e in report.errors] == [6]
+    assert report.n_examples == 11 and len(report.token_counts) == 10
+
+
+@pytest.mark.parametrize("kind", ["huge integer", "deep nesting"])
+def test_a_hostile_json_file_is_one_clear_error(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_text(f"[{HOSTILE_LINES[kind]}]")
+    with pytest.raises(TrainingDataError, match=r"hostile\.json:1: invalid JSON"):
+        read_json(path)
+    with pytest.raises(TrainingDataError, match="invalid JSON"):
+        datasets.parse_text(f"[{HOSTILE_LINES[kind]}]")
+
+
+def test_lone_surrogates_from_text_items_and_dialogues_are_reported_not_encoded() -> None:
+    from hypotez import DialogueInfo, Turn, validation
+    from hypotez.models import Dialogue
+
+    items = [*[chat(f"q{i}", f"a{i}") for i in range(10)], chat("q", "half \ud83d")]
+    dialogue = Dialogue(DialogueInfo("d"), [Turn("user", "hi"), Turn("assistant", "\udc00")])
+    for data in (
+        datasets.from_items(items),
+        datasets.parse_text("\n".join(json.dumps(i) for i in items)),  # escaped in JSON
+        datasets.parse_text("prompt,completion\n" + "q,a\n" * 10 + "q,\ud800\n"),  # raw in text
+        datasets.from_dialogues([dialogue]),
+    ):
+        report = validation.validate(data, min_examples=1)
+        assert [e.code for e in report.errors] == ["invalid_unicode"], report.render()
+        assert "lone surrogate" in report.render()
+
+
+def test_a_multi_megabyte_message_is_counted_and_reported_as_too_long(tmp_path: Path) -> None:
+    from hypotez import validation
+
+    huge = chat("word " * 1_000_000, "ok")  # 5 MB: over the tokenizer's one-call limit
+    path = write_jsonl(tmp_path / "big.jsonl", [*[chat(f"q{i}", f"a{i}") for i in range(10)], huge])
+    report = validation.validate(read_jsonl(path), trainer=openai_trainer())
+    assert [e.code for e in report.errors] == ["too_long"]
+    assert report.token_counts[-1] > 1_000_000
+
+
+def test_a_csv_field_longer_than_128_kib_is_read_and_the_rows_after_it_too(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("prompt,completion\n" + f'"{"x" * 300_000}",a\n' + "q2,a2\n", encoding="utf-8")
+    data = read_csv(path)
+    assert [r.problem for r in data] == [None, None]
+    assert len(data.records[0].data["messages"][0]["content"]) == 300_000
+    assert messages(data.records[1]) == [("user", "q2"), ("assistant", "a2")]
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_named_like_data_is_refused_without_waiting(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    with pytest.raises(TrainingDataError, match=r"pipe\.jsonl' is a FIFO"):
+        read_jsonl(tmp_path / "pipe.jsonl")
+    with pytest.raises(TrainingDataError, match="FIFO"):
+        read_dir(tmp_path)
+
+
+def test_the_cli_reports_hostile_data_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("hypotez"))
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join([*GOOD, *HOSTILE_LINES.values()]) + "\n")
+    result = subprocess.run(
+        [exe, "train", "validate", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for line in range(11, 16):
+        assert f"hostile.jsonl:{line}:" in result.stdout
+    deep = tmp_path / "deep.json"
+    deep.write_text(HOSTILE_LINES["deep nesting"])
+    result = subprocess.run(
+        [exe, "train", "prepare", str(deep)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and "nested too deeply" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- the assistants catalog (`hypotez assistants import`, OpenAIModel(catalog=...)) ---------------
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('[{"id": "a", "model": ' + "9" * 5000 + "}]", "thousands of digits"),
+        ('[{"id": "a", "instructions": "\\ud800"}]', "not valid Unicode"),
+        ('[{"id": "a", "instructions": {"text": "x"}}]', "'instructions' must be text"),
+        ('[{"id": "a", "name": ["x"]}]', "'name' must be text"),
+        ('[{"id": "a", "deep": ' + "[" * 200 + "]" * 200 + "}]", "nested more than"),
+        ("\ufeff\xff", "not valid JSON|invalid JSON|not UTF-8"),
+    ],
+)
+def test_a_hostile_assistant_catalog_is_one_clear_error(
+    tmp_path: Path, content: str, words: str
+) -> None:
+    from hypotez import InputError
+    from hypotez.training import load_assistant_catalog
+
+    path = tmp_path / "catalog.json"
+    path.write_bytes(content.encode("utf-8", "surrogatepass"))
+    with pytest.raises(InputError, match=words) as caught:
+        load_assistant_catalog(path)
+    assert "catalog.json" in str(caught.value)
+
+
+@pytest.mark.timeout(30)
+def test_a_catalog_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    import os
+
+    from hypotez import InputError
+    from hypotez.training import load_assistant_catalog
+
+    os.mkfifo(tmp_path / "catalog.json")
+    with pytest.raises(InputError, match="FIFO"):
+        load_assistant_catalog(tmp_path / "catalog.json")
+
+
+def test_assistants_import_of_hostile_json_exits_2_without_a_traceback(
+    tmp_path: Path, home: Path
+) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "catalog.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("hypotez")), "assistants", "import", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "nested too deeply" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_path_with_a_nul_is_a_clear_error() -> None:
+    from hypotez import InputError
+    from hypotez.training import load_assistant_catalog
+
+    with pytest.raises(TrainingDataError, match="NUL character"):
+        datasets.load(["a\x00b.jsonl"])
+    with pytest.raises(InputError, match="NUL character"):
+        load_assistant_catalog("catalog\x00.json")

@@ -55,29 +55,20 @@ def show(dialogue_id: str) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="File to write (default: stdout).",
+    type=click.Path(),
+    help="File to write (default: stdout). An existing file is replaced; a link, FIFO or device is refused.",
 )
 def export(dialogue_id: str, fmt: str, output: str | None) -> None:
     """Export a dialogue as JSON, chat JSONL or Markdown."""
     from hypotez.export import export_dialogue
-    from hypotez.files import atomic_write_text
+    from hypotez.files import check_output, write_output
 
     if output:
-        from pathlib import Path
-
-        folder = Path(output).expanduser().absolute().parent
-        if not folder.is_dir():  # a typo must not grow a tree of new folders
-            raise click.BadParameter(
-                f"folder {str(folder)!r} does not exist; create it first.", param_hint="'--output'"
-            )
+        check_output(output)  # before any work: a typo or a link is reported at once
     with _storage() as storage:
         text = export_dialogue(storage.load_dialogue(dialogue_id), fmt)
     if output:
-        try:
-            atomic_write_text(output, text)
-        except OSError as exc:
-            raise click.FileError(output, hint=exc.strerror or str(exc)) from None
+        write_output(output, text)  # never through a link, FIFO or device; errors say why
         click.echo(f"Wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -204,11 +204,15 @@ def train() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write the JSONL here (default: stdout).",
+    type=click.Path(),
+    help="Write the JSONL here (default: stdout). An existing file is replaced; a link, FIFO or device is refused.",
 )
 def prepare(as_json: bool, output: str | None, **kwargs: Any) -> None:
     """Validate SOURCES and write the exact JSONL that would be uploaded."""
+    if output:
+        from hypotez.files import check_output
+
+        check_output(output)  # before any work: a typo or a link is reported at once
     with session(sentiment=False, trainer=kwargs["trainer_name"]) as s:
         prepared = _prepare(s, **kwargs)
     if as_json:
@@ -219,9 +223,9 @@ def prepare(as_json: bool, output: str | None, **kwargs: Any) -> None:
         click.echo(prepared.report.render(), err=True)
     _exit_if_invalid(prepared)
     if output:
-        from hypotez.files import atomic_write_bytes
+        from hypotez.files import write_output
 
-        atomic_write_bytes(output, prepared.jsonl)
+        write_output(output, prepared.jsonl)  # never through a link, FIFO or device
         click.echo(
             f"Wrote {len(prepared.examples)} example(s) to {output} (sha256 {prepared.sha256[:16]}...)",
             err=True,

@@ -105,7 +105,7 @@ def dialogue_records(
     if mode == "dialogue":
         if not replies or not all(keep(_judged(turns, i, by)) for i in replies):
             return []
-        return [Record({"messages": head + [_msg(t) for t in turns]}, source, 1)]
+        return [Record.checked({"messages": head + [_msg(t) for t in turns]}, source, 1)]
     records = []
     for i in replies:
         if not keep(_judged(turns, i, by)):
@@ -113,7 +113,7 @@ def dialogue_records(
         context = turns[:i] if history is None else turns[max(0, i - history) : i]
         # The turn number (1-based, as `hypotez dialogues show` lists them) is the "line".
         records.append(
-            Record(
+            Record.checked(
                 {"messages": head + [_msg(t) for t in context] + [_msg(turns[i])]}, source, i + 1
             )
         )

@@ -7,7 +7,7 @@ Formats (chosen by the file's suffix):
   other columns are ignored. The delimiter (``,``, ``;`` or tab) is detected from the header.
   Quoted fields may hold commas, quotes (``""``) and newlines. A UTF-8 BOM is accepted.
 - ``.jsonl``: one chat example per line, ``{"messages": [{"role": ..., "content": ...}, ...]}``
-  (OpenAI's chat fine-tuning format). Blank lines are skipped.
+  (the chat fine-tuning format). Blank lines are skipped.
 - ``.json``: a list of examples, or ``{"examples": [...]}``, or one example
   ``{"messages": [...]}``. Each example is a chat example or a pair object as in a CSV row
   (``{"prompt": ..., "completion": ..., "system": ...}``).
@@ -19,10 +19,15 @@ usable columns, not JSON at all) raises :class:`~hypotez.errors.TrainingDataErro
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import stat
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,23 @@ from hypotez.errors import TrainingDataError
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 _DECODER = json.JSONDecoder()
+_CSV_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_csv_field_limit() -> Iterator[None]:
+    """Lift the csv module's 128 KiB field limit while we read (restored afterwards).
+
+    A long message is a training example like any other (validation reports it if it is over
+    the model's token limit); at the default limit, csv stopped reading the file there.
+    """
+    with _CSV_LIMIT_LOCK:
+        old = csv.field_size_limit()
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(old)
 
 
 def read_path(path: str | os.PathLike[str], *, system: str | None = None) -> Dataset:
@@ -82,13 +104,41 @@ def read_dir(folder: str | os.PathLike[str], *, system: str | None = None) -> Da
     return out
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path, what: str = "Training data file") -> bytes:
+    """The bytes of a regular file; a FIFO or device is refused without being read.
+
+    Every failure is a :class:`TrainingDataError` (an ``InputError``) naming ``what`` and path.
+    """
+    from hypotez.files import explain_os_error, kind_of
+
+    if "\0" in str(path):
+        raise TrainingDataError(f"{what} name {str(path)!r} holds a NUL character; no file can.")
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise TrainingDataError(f"Training data file {str(path)!r} does not exist.") from None
+        raise TrainingDataError(f"{what} {str(path)!r} does not exist.") from None
     except OSError as exc:
-        raise TrainingDataError(f"Cannot read training data file {str(path)!r}: {exc}.") from exc
+        raise TrainingDataError(
+            f"Cannot read {what.lower()} {str(path)!r}: {explain_os_error(exc)}."
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise TrainingDataError(
+                f"{what} {str(path)!r} is {kind_of(mode)}, not a regular file; give a file."
+            )
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise TrainingDataError(
+            f"Cannot read {what.lower()} {str(path)!r}: {explain_os_error(exc)}."
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def _read_text(path: Path) -> str:
+    raw = _read_bytes(path)
     try:
         return raw.decode("utf-8-sig")  # a BOM (Excel writes one) is not part of the data
     except UnicodeDecodeError as exc:
@@ -134,6 +184,13 @@ def parse_csv(
     default: str = ",",
 ) -> Dataset:
     """CSV text (see the module docs) as records located in ``source``."""
+    with _no_csv_field_limit():
+        return _parse_csv(text, source, system, delimiter, default)
+
+
+def _parse_csv(
+    text: str, source: str, system: str | None, delimiter: str | None, default: str
+) -> Dataset:
     p = source
     delim = delimiter or _pick_delimiter(text.split("\n", 1)[0], default)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
@@ -182,7 +239,7 @@ def parse_csv(
         messages = [{"role": "system", "content": row_system}] if row_system else []
         messages.append({"role": "user", "content": row[user_i]})
         messages.append({"role": "assistant", "content": row[assistant_i]})
-        records.append(Record({"messages": messages}, source, start))
+        records.append(Record.checked({"messages": messages}, source, start))
     return Dataset(records, (source,))
 
 
@@ -202,19 +259,22 @@ def parse_jsonl(text: str, source: str = "<data>") -> Dataset:
             continue
         try:
             data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            records.append(
-                Record(
-                    None,
-                    source,
-                    number,
-                    f"invalid JSON: {exc.msg} (column {exc.colno})",
-                    "invalid_json",
-                )
-            )
+        except (ValueError, RecursionError) as exc:
+            records.append(Record(None, source, number, _json_problem(exc), "invalid_json"))
             continue
-        records.append(Record(data, source, number))
+        records.append(Record.checked(data, source, number))
     return Dataset(records, (source,))
+
+
+def _json_problem(exc: BaseException) -> str:
+    """What is wrong with a JSON text that did not parse, in words."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply to read (no example is)"
+    if "digits" in str(exc):  # int('9' * 5000): Python's limit on integer digits
+        return "invalid JSON: a number with thousands of digits (no example has one)"
+    return f"invalid JSON: {exc}"
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -266,18 +326,19 @@ def parse_json(text: str, source: str = "<data>", *, system: str | None = None) 
     p = source
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TrainingDataError(
-            f"{p}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})."
-        ) from exc
-    start = _skip_ws(text, 0)
-    if isinstance(doc, list):
-        located = _array_items(text, start)
-    elif isinstance(doc, dict) and isinstance(doc.get("examples"), list):
-        located = _array_items(text, _member_offset(text, start, "examples"))
-    elif isinstance(doc, dict) and "messages" in doc:
-        located = [(doc, start)]
-    else:
+        start = _skip_ws(text, 0)
+        if isinstance(doc, list):
+            located = _array_items(text, start)
+        elif isinstance(doc, dict) and isinstance(doc.get("examples"), list):
+            located = _array_items(text, _member_offset(text, start, "examples"))
+        elif isinstance(doc, dict) and "messages" in doc:
+            located = [(doc, start)]
+        else:
+            located = None
+    except (ValueError, RecursionError) as exc:
+        line = exc.lineno if isinstance(exc, json.JSONDecodeError) else 1
+        raise TrainingDataError(f"{p}:{line}: {_json_problem(exc)}.") from None
+    if located is None:
         raise TrainingDataError(
             f"{p}:1: expected a list of examples, an object with an 'examples' list, or one "
             "example with 'messages'."
@@ -292,7 +353,7 @@ def parse_json(text: str, source: str = "<data>", *, system: str | None = None) 
                 isinstance(m, dict) and m.get("role") == "system" for m in msgs
             ):
                 data = {"messages": [{"role": "system", "content": system}, *msgs]}
-        records.append(Record(data, source, line))
+        records.append(Record.checked(data, source, line))
     return Dataset(records, (source,))
 
 
@@ -310,8 +371,8 @@ def parse_text(text: str, source: str = "<data>", *, system: str | None = None) 
     if stripped.startswith("{"):
         try:
             whole = json.loads(text)
-        except json.JSONDecodeError:
-            return parse_jsonl(text, source)  # several objects, one per line
+        except (ValueError, RecursionError):
+            return parse_jsonl(text, source)  # several objects, one per line (each reported)
         if isinstance(whole, dict):
             return parse_json(text, source, system=system)
     first = stripped.split("\n", 1)[0]

@@ -8,11 +8,52 @@ validation can report *every* problem with its file and line in one go.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
 from hypotez.models import TrainingExample
+
+#: Deeper than any example can be (an example is 4 levels: object, list, object, text).
+MAX_DEPTH = 32
+#: Python refuses to print integers with more digits than this (sys.get_int_max_str_digits()).
+_MAX_INT_BITS = 14_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def data_problem(data: Any) -> tuple[str, str] | None:
+    """(code, message) if ``data`` holds something no example may hold, else None.
+
+    That is: text that is not valid Unicode (a lone surrogate, which JSON can carry as a
+    ``\\ud800`` escape but UTF-8 cannot encode), nesting deeper than :data:`MAX_DEPTH`, or an
+    integer too large to print. Checked without recursion, so hostile data cannot crash it.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return (
+                    "invalid_unicode",
+                    f"holds text that is not valid Unicode (a lone surrogate "
+                    f"\\u{ord(found.group()):04x} at character {found.start()}): it cannot be "
+                    "saved as UTF-8; fix the escape sequence or the text it came from",
+                )
+        elif isinstance(value, dict | list | tuple):
+            if depth > MAX_DEPTH:
+                return ("invalid_json", f"is nested more than {MAX_DEPTH} levels deep")
+            items = list(value.items()) if isinstance(value, dict) else value
+            for item in items:
+                if isinstance(value, dict):
+                    stack.append((item[0], depth + 1))
+                    stack.append((item[1], depth + 1))
+                else:
+                    stack.append((item, depth + 1))
+        elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            return ("invalid_json", "holds a number with thousands of digits")
+    return None
 
 
 @attrs.frozen
@@ -29,6 +70,15 @@ class Record:
     line: int | None = None
     problem: str | None = None
     problem_code: str | None = None
+
+    @classmethod
+    def checked(cls, data: Any, source: str, line: int | None = None) -> Record:
+        """A record of ``data``, with a problem attached if it holds what no example may hold
+        (see :func:`data_problem`): every reader builds its records so."""
+        problem = data_problem(data)
+        if problem is None:
+            return cls(data, source, line)
+        return cls(data, source, line, f"the example {problem[1]}", problem[0])
 
     @property
     def location(self) -> str:
@@ -97,7 +147,7 @@ def from_items(items: Iterable[Any], source: str = "<data>") -> Dataset:
             data: Any = item.to_dict()
         else:
             data = pair_to_chat(item) if isinstance(item, Mapping) else item
-        records.append(Record(data, source, number))
+        records.append(Record.checked(data, source, number))
     return Dataset(records, (source,))
 
 

@@ -126,6 +126,7 @@ def write_adapter(
     target.parent.mkdir(parents=True, exist_ok=True)
     tensors = gguf_lora_tensors(weights, info)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # readable by a llama.cpp server running as another user
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -230,6 +231,12 @@ def validate_adapter(
             )
     if not pairs:
         raise InvalidAdapterError(f"{label} holds no LoRA tensors.")
+    absent = sorted(t for t in pairs if t not in base_shapes)
+    if absent:
+        raise InvalidAdapterError(
+            f"{label} adapts {len(absent)} tensor(s) the base model does not have (e.g. "
+            f"{absent[0]!r}): it belongs to another base."
+        )
     ranks: set[int] = set()
     for target, pair in sorted(pairs.items()):
         if set(pair) != {"a", "b"}:
@@ -244,12 +251,7 @@ def validate_adapter(
                 )
             if len(t.shape) != 2:
                 raise InvalidAdapterError(f"{label}: tensor {t.name!r} is not a matrix.")
-        base_shape = base_shapes.get(target)
-        if base_shape is None:
-            raise InvalidAdapterError(
-                f"{label} adapts {target!r}, which the base model does not have: it belongs to "
-                "another base."
-            )
+        base_shape = base_shapes[target]
         if len(base_shape) != 2:
             raise InvalidAdapterError(f"{label} adapts {target!r}, which is not a matrix.")
         if target.endswith("token_embd.weight"):

@@ -123,6 +123,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     """Temp file in the same folder, fsync, rename: readers see the old or the new file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the job from a server run as another user
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.write("\n")
@@ -240,6 +241,7 @@ def _child_env() -> dict[str, str]:
     # With more OpenMP threads than free cores, the default (active) waiting made 2-thread
     # steps 3-8x slower on a busy 2-core machine; passive waiting keeps them near 1-thread speed.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env.setdefault("TQDM_DISABLE", "1")
     env["PYTHONUNBUFFERED"] = "1"
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         env[name] = "1"
@@ -361,11 +363,11 @@ def status(job_dir: str | os.PathLike[str]) -> JobStatus:
 
 
 def cancel(job_dir: str | os.PathLike[str], *, grace: float = CANCEL_GRACE) -> JobStatus:
-    """Stop a job: ask the worker (SIGTERM; it stops at once or before its next step), kill it
-    after ``grace`` seconds if it has not, then mark the job cancelled.
+    """Stop a job and return its final status once its worker process is gone.
 
-    A job already final is returned unchanged (a job that finished in the meantime stays
-    succeeded).
+    Asks the worker to stop (SIGTERM: it stops at once, or before its next step), kills it if
+    it is still there after ``grace`` seconds, then marks the job cancelled. A job already
+    final is returned unchanged (a job that finished in the meantime stays succeeded).
     """
     job_dir = Path(job_dir)
     current = status(job_dir)
@@ -374,24 +376,27 @@ def cancel(job_dir: str | os.PathLike[str], *, grace: float = CANCEL_GRACE) -> J
     with contextlib.suppress(FileExistsError):
         (job_dir / CANCEL).touch(exist_ok=False)
     append_event(job_dir, "message", message="cancel requested")
-    worker = current
     deadline = time.monotonic() + max(grace, 0.0)
-    signalled = False
-    while time.monotonic() < deadline:
-        worker = _read_status(job_dir)
-        if worker.final:
-            return worker
-        if not signalled and _alive(worker.worker_pid, worker.worker_start):
+    signalled: int | None = None
+    while True:
+        current = _read_status(job_dir)
+        worker_alive = _alive(current.worker_pid, current.worker_start)
+        if worker_alive and signalled != current.worker_pid:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.worker_pid, signal.SIGTERM)  # type: ignore[arg-type]
-            signalled = True
-        if not _alive(worker.pid, worker.pid_start) and not _alive(
-            worker.worker_pid, worker.worker_start
-        ):
+                os.kill(current.worker_pid, signal.SIGTERM)  # type: ignore[arg-type]
+            signalled = current.worker_pid
+        started = current.worker_pid is not None or current.final
+        if started and not worker_alive:
+            break  # the worker is gone (the supervisor or the worker records the outcome)
+        if not _alive(current.pid, current.pid_start) and not worker_alive:
+            break  # nothing left that could start a worker
+        if time.monotonic() >= deadline:
             break
-        time.sleep(0.1)
-    worker = _read_status(job_dir)
-    for pid, start_ in ((worker.worker_pid, worker.worker_start), (worker.pid, worker.pid_start)):
+        time.sleep(0.05)
+    for pid, start_ in (
+        (current.worker_pid, current.worker_start),
+        (current.pid, current.pid_start),
+    ):
         if _alive(pid, start_):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]

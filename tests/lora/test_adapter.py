@@ -1,5 +1,6 @@
 """The GGUF adapter writer (names, shapes, rotary row order, atomic write) and the validator
-that refuses a wrong, truncated or foreign adapter before llama.cpp can crash on it."""
+that refuses a wrong, truncated or foreign adapter before llama.cpp can crash on it (the
+validate_adapter example of docs/backends/lora.md is test_a_good_adapter_passes)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Jobs in child processes: a job folder of plain files, cancel that really stops the worker,
-and a worker that dies (killed, crashed) marked failed with the reason."""
+and a worker that dies (killed, crashed) marked failed with the reason. The workflow that
+docs/backends/lora.md shows (start, wait, status, read_events) is the first test here."""
 
 from __future__ import annotations
 
@@ -71,7 +72,6 @@ def test_a_job_trains_an_adapter_and_records_how(
     job = tmp_path / "job"
     jobs.append(job)
     data = write_jsonl(tmp_path / "fact.jsonl")
-    began = time.monotonic()
     pid = runner.start(
         job,
         data=data,
@@ -80,8 +80,9 @@ def test_a_job_trains_an_adapter_and_records_how(
         name="zorbia",
         cache_dir=lora_cache,
     )
-    assert time.monotonic() - began < 5  # the caller gets the job at once; training is elsewhere
-    assert runner.status(job).state in ("queued", "running") and runner.status(job).pid == pid
+    # The caller gets the job at once; the training happens in the job's own processes.
+    first = runner.status(job)
+    assert first.state in ("queued", "running") and first.pid == pid and not first.adapter
     final = runner.wait(job, timeout=300)
     assert final.state == "succeeded", final.error
     assert final.step == final.total_steps == 6 and final.adapter == str(job / "adapter.gguf")

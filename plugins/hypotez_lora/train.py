@@ -20,6 +20,7 @@ import math
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -161,7 +162,12 @@ def add_lora(model: Any, settings: LoraSettings) -> Any:
         # llama.cpp scales an adapter by alpha/rank: rsLoRA's alpha/sqrt(rank) would not match.
         use_rslora=False,
     )
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft 0.21 calls a transformers method that 5.x deprecates; nothing for a user to do.
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+        )
+        return get_peft_model(model, config)
 
 
 def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:

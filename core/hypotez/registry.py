@@ -9,6 +9,7 @@ lists who provides what.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -85,10 +86,8 @@ class Registration:
                 f"to start: {exc!r}"
             ) from exc
         if not getattr(backend, "name", ""):
-            try:
+            with contextlib.suppress(AttributeError):  # a backend may make its name read-only
                 backend.name = self.name
-            except AttributeError:  # a backend may make its name read-only
-                pass
         return backend
 
 

@@ -12,6 +12,7 @@ its backends from its context. Without a ``context=`` it makes (and later closes
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -110,11 +111,11 @@ def _check_request(
         message,
         system,  # type: ignore[arg-type]
         model,  # type: ignore[arg-type]
-        temperature,  # type: ignore[arg-type]
-        max_tokens,  # type: ignore[arg-type]
-        json_schema,  # type: ignore[arg-type]
+        temperature,
+        max_tokens,
+        json_schema,
         analyzer,
-        extra,  # type: ignore[arg-type]
+        extra,
     )
 
 
@@ -285,7 +286,7 @@ class AsyncSession:
             return Dialogue(DialogueInfo(id="unsaved", system=self.system), [])
         if self.store:
             storage = await self.get("storage")
-            return await storage.aload_dialogue(self.dialogue_id)  # type: ignore[no-any-return]
+            return await storage.aload_dialogue(self.dialogue_id)
         return Dialogue(DialogueInfo(id=self.dialogue_id, system=self.system), self.history)
 
     async def use_assistant(self, assistant: str | Assistant) -> Assistant:
@@ -315,7 +316,7 @@ class AsyncSession:
 
     async def list_assistants(self) -> list[Assistant]:
         storage = await self.get("storage")
-        return await storage.alist_assistants()  # type: ignore[no-any-return]
+        return await storage.alist_assistants()
 
     # -- asking --------------------------------------------------------------------------
     def _turn(self) -> Any:
@@ -408,10 +409,9 @@ class AsyncSession:
         instead when this repeats an ask that was cancelled after its exchange was stored."""
         if self._inflight is not None:  # a cancelled ask still storing: let it finish first
             inflight, self._inflight = self._inflight, None
-            try:
+            # Its error reaches nobody (its caller was cancelled); the reply is in last_reply.
+            with contextlib.suppress(HypotezError):
                 await inflight
-            except HypotezError:
-                pass  # reported to nobody: its caller was cancelled; the reply is in last_reply
         if self._unclaimed is not None:
             repeated, self._unclaimed = self._unclaimed, None
             if repeated[0] == request.message:
@@ -491,14 +491,16 @@ class AsyncSession:
         return reply
 
     # -- the other capabilities ------------------------------------------------------------
-    async def analyze(self, texts: Sequence[str], *, analyzer: str | None = None) -> list[Sentiment]:
+    async def analyze(
+        self, texts: Sequence[str], *, analyzer: str | None = None
+    ) -> list[Sentiment]:
         """Sentiment of each text, in order, with the session's analyzer or a named one."""
         texts = texts_of(texts)
         if analyzer is not None:
             check_choice("sentiment", analyzer)
         if not texts:
             return []
-        return await (await self._analyzer(analyzer)).aanalyze(texts)  # type: ignore[no-any-return]
+        return await (await self._analyzer(analyzer)).aanalyze(texts)
 
     async def describe_image(
         self,
@@ -520,20 +522,18 @@ class AsyncSession:
             )
         checked = image if isinstance(image, Image) else await portal.to_thread(load_image, image)
         vision = await self.get("vision")
-        return await vision.adescribe(  # type: ignore[no-any-return]
+        return await vision.adescribe(
             checked, prompt, detail=detail, json_schema=json_schema, model=model
         )
 
     async def list_models(self) -> list[ModelInfo]:
         """The models the session's chat backend offers."""
-        return await (await self.get("chat")).alist_models()  # type: ignore[no-any-return]
+        return await (await self.get("chat")).alist_models()
 
     # -- lifetime ------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close the session's own context (a shared one stays open for its other sessions)."""
         if self._inflight is not None:
-            import contextlib
-
             with contextlib.suppress(Exception):
                 await self._inflight
         if self._owns_context:

@@ -395,9 +395,7 @@ def validate(
     n = len(dataset.records)
     if n < minimum:
         who = f"the {trainer.name!r} trainer" if trainer is not None else "training"
-        errors.append(
-            Issue("too_few_examples", f"{n} example(s); {who} needs at least {minimum}")
-        )
+        errors.append(Issue("too_few_examples", f"{n} example(s); {who} needs at least {minimum}"))
 
     n_messages: list[int] = []
     n_missing_system = n_missing_user = 0

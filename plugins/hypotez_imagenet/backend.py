@@ -286,9 +286,9 @@ class ImagenetVision(VisionBackend):
             try:
                 if source is None:
                     raise InputError("no chat backend was given to the imagenet backend")
-                self._chat = source() if callable(source) and not isinstance(
-                    source, ChatBackend
-                ) else source
+                self._chat = (
+                    source() if callable(source) and not isinstance(source, ChatBackend) else source
+                )
             except HypotezError as exc:
                 self._chat_error = f"no chat backend: {exc}"
                 log.warning(

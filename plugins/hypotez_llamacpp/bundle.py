@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import attrs
-from hypotez import ConfigError
+from hypotez import ConfigError, HypotezError
 from hypotez.files import atomic_write_text, fsync_dir, locked
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,9 @@ def is_verified(target: Path, sha256: str) -> bool:
         return False
     try:
         _write_sidecar(target, sha256)
-    except OSError as exc:  # a read-only shared cache: the file is good, only slower next time
+    # A read-only shared cache, or something in the sidecar's place (hypotez never writes
+    # through a link or replaces a folder): the file is good, only slower next time.
+    except (OSError, HypotezError) as exc:
         log.warning(
             "Could not record that %s is verified (%s); it is hashed again next time.", target, exc
         )

@@ -275,7 +275,9 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
     except ImportError as exc:
-        raise MissingDependencyError("llamacpp", "llama_cpp", "pip install 'hypotez[local]'") from exc
+        raise MissingDependencyError(
+            "llamacpp", "llama_cpp", "pip install 'hypotez[local]'"
+        ) from exc
     kwargs: dict[str, Any] = {
         "model_path": str(local.path),
         "n_ctx": padded_n_ctx(config.n_ctx),
@@ -291,7 +293,8 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
         kwargs["chat_format"] = config.chat_format
     started = time.perf_counter()
     try:
-        llm = llama_cpp.Llama(**kwargs)
+        with _extra_buffers(config.extra_buffers):
+            llm = llama_cpp.Llama(**kwargs)
     except (ValueError, RuntimeError) as exc:
         if "llama_context" in str(exc):  # the weights loaded; the window's buffers did not
             window = f"n_ctx={config.n_ctx}" if config.n_ctx else "the model's full n_ctx (0)"
@@ -323,6 +326,41 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
         # render_prompt() and the context check see exactly what generation uses.
         llm.chat_handler = formatter.to_chat_handler()
     return _Loaded(local, llm, formatter, llm.n_ctx(), n_ctx_train, seconds)
+
+
+_params_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _extra_buffers(wanted: bool | None) -> Iterator[None]:
+    """Load with llama.cpp's extra buffer types on or off (llama-cpp-python has no argument).
+
+    A build compiled for a CPU with AMX (pip's default, ``-march=native``) uses AMX tile
+    kernels through them; in virtual machines that report AMX without enabling it, the first
+    decode then dies with SIGSEGV, taking the process along. So with AMX kernels in the build
+    they are off unless ``extra_buffers = true`` says the machine really runs them; other
+    builds keep them (their repacked weights are faster).
+    """
+    import llama_cpp.llama_cpp as low
+
+    if wanted is None:
+        wanted = b"AMX" not in low.llama_print_system_info()
+    if wanted:
+        yield
+        return
+    with _params_lock:  # the default-params function is module-wide: patch it for this load
+        original = low.llama_model_default_params
+
+        def params() -> Any:
+            made = original()
+            made.use_extra_bufts = False
+            return made
+
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
 
 
 def _check_chat_format(name: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 from hypotez import ConfigError, Settings
+from hypotez.settings import as_bool
 
 PLUGIN = "llamacpp"
 
@@ -67,6 +68,9 @@ class LlamaCppConfig:
     parts_dir: Path | None = None
     #: A llama-cpp-python chat format name (e.g. "chatml") for GGUF files without a template.
     chat_format: str | None = None
+    #: llama.cpp's "extra buffer types" (repacked weights, AMX tiles). ``None``: on, except in a
+    #: build with AMX kernels, where they are off (see :func:`hypotez_llamacpp.chat._load`).
+    extra_buffers: bool | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppConfig:
@@ -96,4 +100,5 @@ class LlamaCppConfig:
             seed=opt("seed", None, int),
             chat_format=opt("chat_format", None, str),
             parts_dir=opt("parts_dir", None, _path),
+            extra_buffers=opt("extra_buffers", None, as_bool),
         )

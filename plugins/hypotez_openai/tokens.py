@@ -76,7 +76,9 @@ def get_encoding(name: str) -> Any:
                 try:
                     import bpe_openai
                 except ImportError as exc:
-                    raise MissingDependencyError("openai", "bpe-openai", "pip install 'hypotez[openai]'") from exc
+                    raise MissingDependencyError(
+                        "openai", "bpe-openai", "pip install 'hypotez[openai]'"
+                    ) from exc
                 _cache[name] = bpe_openai.get_encoding(name)
         return _cache[name]
 

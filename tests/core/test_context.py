@@ -36,7 +36,7 @@ class CountingChat(ChatBackend):
         self.closed = False
 
     def chat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
-        return Reply(text='{"n": %d}' % len(messages), model="count")
+        return Reply(text=f'{{"n": {len(messages)}}}', model="count")
 
     def close(self) -> None:
         self.closed = True
@@ -168,7 +168,7 @@ def test_settings_go_to_the_context_not_to_a_session_on_it(pm: Any) -> None:
     context = Context(plugin_manager=pm)
     with pytest.raises(hypotez.InputError, match="pass settings= and plugin_manager="):
         AsyncSession(context=context, settings=hypotez.Settings.load(env={}))
-    with pytest.raises(hypotez.InputError, match="context must be a hypotez.Context"):
+    with pytest.raises(hypotez.InputError, match=r"context must be a hypotez\.Context"):
         AsyncSession(context="shared")  # type: ignore[arg-type]
 
 
@@ -190,5 +190,7 @@ def test_missing_dependency_uses_the_registrations_install_hint() -> None:
             register("gpu-chat", factory, install="pip install hypotez-gpu-chat[cuda]")
 
     context = Context(plugin_manager=make_plugin_manager(entry_points=False, plugins=[NeedsGpu()]))
-    with pytest.raises(hypotez.MissingDependencyError, match=r"pip install hypotez-gpu-chat\[cuda\]"):
+    with pytest.raises(
+        hypotez.MissingDependencyError, match=r"pip install hypotez-gpu-chat\[cuda\]"
+    ):
         context.get("chat", "gpu-chat")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import hypotez
-from hypotez_openai.client import api_key_of
 import pytest
+from hypotez_openai.client import api_key_of
 from hypotez_test_servers.aimock import Aimock
 
 pytestmark = pytest.mark.aimock
@@ -178,9 +178,7 @@ async def test_async_errors_are_mapped_too(aimock: Aimock, settings_for) -> None
 
 def test_list_models_with_wrong_key(aimock: Aimock, settings_for) -> None:
     with (
-        hypotez.Session(
-            settings=settings_for(api_key="sk-nope-1234567890"), store=False
-        ) as s,
+        hypotez.Session(settings=settings_for(api_key="sk-nope-1234567890"), store=False) as s,
         pytest.raises(hypotez.AuthenticationError),
     ):
         s.list_models()

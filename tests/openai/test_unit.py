@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import httpx2
 import hypotez
-from hypotez import portal
 import pytest
+from hypotez import portal
 from hypotez_openai.chat import OpenAIChat
 from hypotez_openai.client import Config
 from hypotez_openai.errors import for_status, scrub

@@ -31,7 +31,8 @@ class ScriptedTrainer(Trainer):
     def token_counter(self, model: str) -> Any:
         def count(messages: Any) -> tuple[int, int]:
             words = [len(m["content"].split()) for m in messages]
-            return sum(words), sum(w for m, w in zip(messages, words) if m["role"] == "assistant")
+            replies = zip(messages, words, strict=True)
+            return sum(words), sum(w for m, w in replies if m["role"] == "assistant")
 
         return count
 
@@ -140,9 +141,7 @@ def test_submit_refuses_invalid_or_tampered_data_before_the_trainer(storage: Fil
 def test_submit_saves_the_record_with_what_only_we_know(storage: FileStorage) -> None:
     trainer = ScriptedTrainer(["queued"])
     session = FakeSession(trainer, storage)
-    prepared = finetune.prepare(
-        good_examples(10), trainer=trainer, epochs=4, model="gpt-3.5-turbo"
-    )
+    prepared = finetune.prepare(good_examples(10), trainer=trainer, epochs=4, model="gpt-3.5-turbo")
     record = finetune.submit(session, prepared, description="v1")
     [(examples, model, options)] = trainer.submitted
     assert (

@@ -25,6 +25,7 @@ OPENAI = OpenAITrainer(Config.from_settings(Settings.load(env={}), require_key=F
 def validate(data: object, **options: object) -> ValidationReport:
     return validation.validate(data, trainer=OPENAI, **options)  # type: ignore[arg-type]
 
+
 # From OpenAI's cookbook "How to count tokens with tiktoken": these messages are 129 prompt
 # tokens for gpt-3.5-turbo/gpt-4 (cl100k_base) and 124 for gpt-4o/gpt-4o-mini (o200k_base),
 # as the API itself reports.

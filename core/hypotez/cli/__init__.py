@@ -45,9 +45,8 @@ def build_cli() -> click.Group:
     command replace another's: click would let the last one win in silence, so a plugin could
     take over ``hypotez ask`` without anyone noticing.
     """
-    from hypotez.plugins import get_plugin_manager
-
     from hypotez.errors import HypotezError, PluginError
+    from hypotez.plugins import get_plugin_manager
 
     cli.commands = {}  # built afresh, so that building twice sees no clash with itself
     guarded = _GuardedGroup(cli)
@@ -76,6 +75,8 @@ class _GuardedGroup:
         from hypotez.errors import PluginError
 
         name = name or command.name
+        if name is None:
+            raise PluginError(f"Plugin {_caller_plugin()!r} adds a command without a name.")
         plugin = _caller_plugin()
         if name in self._group.commands and self._group.commands[name] is not command:
             raise PluginError(

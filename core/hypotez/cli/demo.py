@@ -40,9 +40,7 @@ def _step(title: str, failures: list[str], func: Callable[[], None]) -> None:
 
 
 @click.command()
-@click.option(
-    "--chat", "chat_name", help="Chat backend (default: the best available)."
-)
+@click.option("--chat", "chat_name", help="Chat backend (default: the best available).")
 @click.option("--analyzer", help="Sentiment analyzer (default: the best available).")
 @click.option("--vision", help="Vision backend (default: the best available).")
 @click.option(

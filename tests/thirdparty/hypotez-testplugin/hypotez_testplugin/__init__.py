@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+
 from hypotez import (
     ChatBackend,
     ChatOptions,

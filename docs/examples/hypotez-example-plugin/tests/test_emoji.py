@@ -36,6 +36,7 @@ def test_installing_it_does_not_change_the_default_analyzer(plugin_manager, make
 
 
 def test_a_bare_string_is_refused(plugin_manager, make_settings):
-    analyzer = plugin_manager.registry.build("sentiment", "emoji", make_settings())
+    context = hypotez.Context(make_settings(), plugin_manager=plugin_manager)
+    analyzer = context.get("sentiment", "emoji")
     with pytest.raises(hypotez.InputError, match="list of texts"):
         analyzer.analyze("😀")

@@ -11,8 +11,9 @@ Names are imported lazily so that ``import hypotez`` stays fast; everything list
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+# Not `from typing import TYPE_CHECKING`: importing typing costs more than all of hypotez's own
+# start-up (type checkers treat this constant the same way).
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -82,6 +83,8 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'hypotez' has no attribute {name!r}")
@@ -96,6 +99,8 @@ def __dir__() -> list[str]:
 
 # What type checkers see: exactly the names above (tests/core/test_layout.py compares them).
 if TYPE_CHECKING:
+    from typing import Any
+
     from hypotez.context import Context
     from hypotez.errors import (
         AuthenticationError,

@@ -14,13 +14,12 @@ the hook, never a silent no-op. What each plugin registers lives in :mod:`hypote
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-import attrs
 import pluggy
 from hypotez import hookspecs
 from hypotez.errors import PluginError
@@ -44,11 +43,38 @@ ENTRY_POINT_GROUP = "hypotez"
 CORE_PLUGIN = "hypotez"
 
 
-@attrs.frozen
 class PluginInfo:
-    name: str
-    distribution: str
-    version: str
+    """A loaded plugin: its name, and the distribution (and version) that provides it.
+
+    The distribution's metadata is read on first use: parsing every plugin's METADATA at start-up
+    would cost ``hypotez --help`` tens of milliseconds that only ``hypotez plugins`` needs.
+    """
+
+    def __init__(
+        self, name: str, distribution: str = "", version: str = "", dist: Any = None
+    ) -> None:
+        self.name = name
+        self._distribution, self._version, self._dist = distribution, version, dist
+
+    def _read(self) -> None:
+        if self._dist is not None:
+            metadata = self._dist.metadata  # one parse for both fields
+            self._distribution = self._distribution or str(metadata["Name"] or "")
+            self._version = self._version or str(metadata["Version"] or "")
+            self._dist = None
+
+    @property
+    def distribution(self) -> str:
+        self._read()
+        return self._distribution
+
+    @property
+    def version(self) -> str:
+        self._read()
+        return self._version
+
+    def __repr__(self) -> str:
+        return f"PluginInfo({self.name!r}, {self.distribution!r}, {self.version!r})"
 
 
 class PluginManager(pluggy.PluginManager):
@@ -69,7 +95,13 @@ class PluginManager(pluggy.PluginManager):
             return self._registry
 
     def add_plugin(
-        self, plugin: object, name: str | None = None, distribution: str = "", version: str = ""
+        self,
+        plugin: object,
+        name: str | None = None,
+        distribution: str = "",
+        version: str = "",
+        *,
+        dist: Any = None,
     ) -> None:
         """Register a plugin object or module under ``name`` (default: pluggy's canonical name).
 
@@ -80,7 +112,7 @@ class PluginManager(pluggy.PluginManager):
         if self.has_plugin(name):
             raise PluginError(f"A plugin named {name!r} is already registered; pick another name.")
         self.register(plugin, name=name)
-        self.infos[name] = PluginInfo(name, distribution, version)
+        self.infos[name] = PluginInfo(name, distribution, version, dist)
         self._registry = None  # registrations must be collected again
         try:
             self.check_pending()
@@ -106,8 +138,13 @@ def make_plugin_manager(
     entry_points: bool = True,
     plugins: Iterable[object] = (),
     env: Mapping[str, str] | None = None,
+    cached: bool = False,
 ) -> PluginManager:
-    """Build a fresh plugin manager: core, then entry-point plugins, then ``plugins``."""
+    """Build a fresh plugin manager: core, then entry-point plugins, then ``plugins``.
+
+    ``cached`` reads the entry points through :mod:`hypotez.entrypoints`' cache (the
+    process-wide manager does, to start fast); otherwise straight from ``importlib.metadata``.
+    """
     from hypotez import builtin
 
     env = os.environ if env is None else env
@@ -119,6 +156,7 @@ def make_plugin_manager(
             pm,
             _names(env.get("HYPOTEZ_PLUGINS")),
             _names(env.get("HYPOTEZ_DISABLE_PLUGINS")) or set(),
+            cached,
         )
     for plugin in plugins:
         pm.add_plugin(plugin)
@@ -126,14 +164,22 @@ def make_plugin_manager(
 
 
 def _own_version() -> str:
-    try:
-        return importlib.metadata.version("hypotez")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
+    from hypotez import __version__
+
+    return __version__
 
 
-def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]) -> None:
-    found = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+def _load_entry_points(
+    pm: PluginManager, allow: set[str] | None, deny: set[str], cached: bool
+) -> None:
+    if cached:
+        from hypotez.entrypoints import entry_points
+
+        found = entry_points()
+    else:
+        import importlib.metadata
+
+        found = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     installed = {ep.name for ep in found}
     if allow:
         unknown = allow - installed - {CORE_PLUGIN}  # core is always loaded; naming it is fine
@@ -150,30 +196,33 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]
             ", ".join(sorted(installed)) or "none",
             CORE_PLUGIN,
         )
-    seen: dict[str, str] = {}  # entry-point name -> the distribution that provides it
+    seen: dict[str, Any] = {}  # entry-point name -> the entry point that provides it
     for ep in found:
         if ep.name in deny or (allow is not None and ep.name not in allow):
             continue
-        dist = ep.dist
-        origin = f"{ep.value} from {dist.name if dist else 'an unknown distribution'}"
         if ep.name in seen:
             # Loading the first and ignoring the second would let whichever package sorts first
             # win in silence: the user must choose.
             raise PluginError(
                 f"Two installed packages provide the hypotez plugin {ep.name!r}: "
-                f"{seen[ep.name]} and {origin}. Uninstall one, or skip both with "
+                f"{_origin(seen[ep.name])} and {_origin(ep)}. Uninstall one, or skip both with "
                 f"HYPOTEZ_DISABLE_PLUGINS={ep.name}."
             )
-        seen[ep.name] = origin
+        seen[ep.name] = ep
         try:
             plugin = ep.load()
         except Exception as exc:
             raise PluginError(
-                f"Plugin {ep.name!r} ({ep.value}, from {dist.name if dist else 'unknown'}) "
-                f"failed to import: {exc!r}. Fix or uninstall it, or skip it with "
-                f"HYPOTEZ_DISABLE_PLUGINS={ep.name}."
+                f"Plugin {ep.name!r} ({_origin(ep)}) failed to import: {exc!r}. Fix or "
+                f"uninstall it, or skip it with HYPOTEZ_DISABLE_PLUGINS={ep.name}."
             ) from exc
-        pm.add_plugin(plugin, ep.name, dist.name if dist else "", dist.version if dist else "")
+        pm.add_plugin(plugin, ep.name, dist=ep.dist)
+
+
+def _origin(ep: Any) -> str:
+    """``module from distribution``, for messages (reads the distribution's metadata)."""
+    dist = ep.dist
+    return f"{ep.value} from {dist.name if dist else 'an unknown distribution'}"
 
 
 _default_pm: PluginManager | None = None
@@ -185,7 +234,7 @@ def get_plugin_manager() -> PluginManager:
     global _default_pm
     with _default_lock:
         if _default_pm is None:
-            _default_pm = make_plugin_manager()
+            _default_pm = make_plugin_manager(cached=True)
         return _default_pm
 
 

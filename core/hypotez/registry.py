@@ -13,9 +13,8 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-import attrs
 from hypotez.errors import ConfigError, HypotezError, MissingDependencyError, PluginError
 
 if TYPE_CHECKING:
@@ -47,9 +46,12 @@ class Register(Protocol):
     ) -> None: ...
 
 
-@attrs.frozen
-class Registration:
-    """One named backend as a plugin registered it."""
+class Registration(NamedTuple):
+    """One named backend as a plugin registered it.
+
+    (A NamedTuple rather than an attrs class: every CLI start loads the registry's module, and
+    attrs costs more to import than all of it.)
+    """
 
     capability: str
     name: str

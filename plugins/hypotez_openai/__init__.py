@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hypotez import Register, hookimpl
-from hypotez_openai.client import INSTALL, KEY_HINT, has_key
+from hypotez_openai.keys import INSTALL, KEY_HINT, has_key
 
 if TYPE_CHECKING:
     from hypotez import Context

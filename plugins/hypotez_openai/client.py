@@ -21,17 +21,16 @@ from typing import Any
 import attrs
 from hypotez import BackendError, ConfigError, MissingDependencyError, Settings
 from hypotez_openai import errors
-
-DEFAULT_MODEL = "gpt-4o-mini"
-OPENAI_URL = "https://api.openai.com/v1"
-PLUGIN = "openai"  # options live under [plugins.openai] / HYPOTEZ_OPENAI_*
-INSTALL = "pip install 'hypotez[openai]'"
-KEY_HINT = "set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server)"
-#: In-flight requests per client. Hundreds of requests started together would each run their
-#: request-building and connection-pool work in one turn of the event loop (and the pool probes
-#: every idle socket on each change), stalling it for a long time; queued requests cost
-#: nothing. Raise it (option ``openai.max_concurrency``) for a high-latency API.
-DEFAULT_CONCURRENCY = 32
+from hypotez_openai.keys import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MODEL,
+    INSTALL,
+    KEY_HINT,
+    OPENAI_URL,
+    PLUGIN,
+    api_key_of,
+    base_url_of,
+)
 
 
 def _concurrency(value: Any) -> int:
@@ -39,23 +38,6 @@ def _concurrency(value: Any) -> int:
     if n < 1:
         raise ValueError("must be a whole number >= 1")
     return n
-
-
-def api_key_of(settings: Settings) -> str | None:
-    """The API key: the ``openai.api_key`` option (an argument or HYPOTEZ_OPENAI_API_KEY),
-    else ``OPENAI_API_KEY``."""
-    key = settings.option(PLUGIN, "api_key", None, str, secret=True) or settings.env(
-        "OPENAI_API_KEY"
-    )
-    return key or None
-
-
-def base_url_of(settings: Settings) -> str | None:
-    return settings.option(PLUGIN, "base_url", None, str) or settings.env("OPENAI_BASE_URL")
-
-
-def has_key(settings: Settings) -> bool:
-    return bool(api_key_of(settings))
 
 
 @attrs.frozen

@@ -6,44 +6,20 @@ NaiveBayes analyzer need NLTK corpora that cannot be downloaded offline, so they
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import (
-    MissingDependencyError,
-    Register,
-    Sentiment,
-    SentimentAnalyzer,
-    hookimpl,
-    texts_of,
-)
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
 
 INSTALL = "pip install 'hypotez[textblob]'"
 
 
-class TextBlobAnalyzer(SentimentAnalyzer):
-    """Polarity in [-1, 1] is the score; ``raw`` holds polarity and subjectivity."""
+def _build(context: Context) -> Any:
+    from hypotez_textblob.analyzer import TextBlobAnalyzer
 
-    name = "textblob"
-
-    def __init__(self) -> None:
-        try:
-            from textblob.en.sentiments import PatternAnalyzer
-        except ImportError as exc:
-            raise MissingDependencyError("textblob", "textblob", INSTALL) from exc
-        # The analyzer TextBlob(text).sentiment uses, built once instead of once per text.
-        self._analyzer = PatternAnalyzer()
-
-    def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
-        out = []
-        for text in texts_of(texts):
-            polarity, subjectivity = self._analyzer.analyze(text)
-            out.append(
-                Sentiment.from_score(
-                    polarity, self.name, {"polarity": polarity, "subjectivity": subjectivity}
-                )
-            )
-        return out
+    return TextBlobAnalyzer()
 
 
 def _available(settings: Any) -> bool:
@@ -56,7 +32,7 @@ def _available(settings: Any) -> bool:
 def register_sentiment_analyzers(register: Register) -> None:
     register(
         "textblob",
-        lambda context: TextBlobAnalyzer(),
+        _build,
         priority=100,
         available=_available,
         description="TextBlob pattern polarity (English)",

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hypotez import (
-    MissingDependencyError,
-    Register,
-    Sentiment,
-    SentimentAnalyzer,
-    hookimpl,
-    texts_of,
-)
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
 
 INSTALL = "pip install 'hypotez[vader]'"
 
 
-class VaderAnalyzer(SentimentAnalyzer):
-    """VADER's ``compound`` is the score; its usual ±0.05 thresholds give the label."""
+def _build(context: Context) -> Any:
+    from hypotez_vader.analyzer import VaderAnalyzer
 
-    name = "vader"
-
-    def __init__(self) -> None:
-        try:
-            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-        except ImportError as exc:
-            raise MissingDependencyError("vader", "vaderSentiment", INSTALL) from exc
-        self._analyzer = SentimentIntensityAnalyzer()
-
-    def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
-        # Locals instead of attribute look-ups: this loop is within a few % of raw VADER.
-        score, from_score, name = self._analyzer.polarity_scores, Sentiment.from_score, self.name
-        return [from_score(s["compound"], name, s) for s in map(score, texts_of(texts))]
+    return VaderAnalyzer()
 
 
 def _available(settings: Any) -> bool:
@@ -45,7 +28,7 @@ def _available(settings: Any) -> bool:
 def register_sentiment_analyzers(register: Register) -> None:
     register(
         "vader",
-        lambda context: VaderAnalyzer(),
+        _build,
         priority=50,
         available=_available,
         description="VADER compound score (English, social media)",

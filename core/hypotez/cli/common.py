@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import click
 
 if TYPE_CHECKING:
@@ -23,11 +22,13 @@ if TYPE_CHECKING:
     from hypotez.settings import Settings
 
 
-@attrs.define
 class GlobalOptions:
-    config_file: str | None = None
-    home: str | None = None
-    storage: str | None = None
+    """The options given before the command (``hypotez --home DIR ask ...``)."""
+
+    def __init__(
+        self, config_file: str | None = None, home: str | None = None, storage: str | None = None
+    ) -> None:
+        self.config_file, self.home, self.storage = config_file, home, storage
 
     def settings(self, **overrides: Any) -> Settings:
         from hypotez.settings import Settings

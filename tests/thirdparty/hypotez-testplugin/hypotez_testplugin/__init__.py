@@ -6,70 +6,31 @@ check the history really reaches the backend) and a ``shouty`` sentiment analyze
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from hypotez import (
-    ChatBackend,
-    ChatOptions,
-    Context,
-    Message,
-    ModelInfo,
-    Register,
-    Reply,
-    Sentiment,
-    SentimentAnalyzer,
-    Usage,
-    hookimpl,
-    texts_of,
-)
+from hypotez import Register, hookimpl
+
+if TYPE_CHECKING:
+    from hypotez import Context
 
 
-class EchoChat(ChatBackend):
-    """Answers with a JSON summary of the request: how many messages, the last one, the model."""
+def _echo(context: Context) -> Any:
+    from hypotez_testplugin.backends import EchoChat
 
-    def __init__(self, context: Context) -> None:
-        self.prefix = context.settings.option("testplugin", "prefix", "echo")
-
-    def chat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
-        body = {
-            "prefix": self.prefix,
-            "n": len(messages),
-            "roles": [m.role for m in messages],
-            "last": messages[-1].content,
-            "model": options.model,
-            "temperature": options.temperature,
-        }
-        text = json.dumps(body, ensure_ascii=False)
-        return Reply(
-            text=text,
-            model=options.model or "echo-1",
-            usage=Usage(len(messages), 1, len(messages) + 1),
-            finish_reason="stop",
-        )
-
-    def list_models(self) -> list[ModelInfo]:
-        return [ModelInfo("echo-1", backend="echo"), ModelInfo("echo-2", backend="echo")]
+    return EchoChat(context)
 
 
-class ShoutyAnalyzer(SentimentAnalyzer):
-    """Positive if the text ends with '!', negative with '?', else neutral."""
+def _shouty(context: Context) -> Any:
+    from hypotez_testplugin.backends import ShoutyAnalyzer
 
-    def analyze(self, texts: Sequence[str]) -> list[Sentiment]:
-        out = []
-        for text in texts_of(texts):
-            score = 1.0 if text.endswith("!") else -1.0 if text.endswith("?") else 0.0
-            out.append(Sentiment.from_score(score, "shouty", {"last": text[-1:]}))
-        return out
+    return ShoutyAnalyzer()
 
 
 @hookimpl
 def register_chat_backends(register: Register) -> None:
-    register("echo", EchoChat, description="echoes the request as JSON (tests)")
+    register("echo", _echo, description="echoes the request as JSON (tests)")
 
 
 @hookimpl
 def register_sentiment_analyzers(register: Register) -> None:
-    register(
-        "shouty", lambda context: ShoutyAnalyzer(), description="punctuation sentiment (tests)"
-    )
+    register("shouty", _shouty, description="punctuation sentiment (tests)")

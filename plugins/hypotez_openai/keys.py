@@ -1,0 +1,40 @@
+"""What the OpenAI plugin knows before any backend is built: its names, defaults and settings.
+
+Kept free of heavy imports (no SDK, no asyncio) because the plugin's entry module imports it,
+and every hypotez process loads entry modules (``hypotez --help`` included).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hypotez import Settings
+
+DEFAULT_MODEL = "gpt-4o-mini"
+OPENAI_URL = "https://api.openai.com/v1"
+PLUGIN = "openai"  # options live under [plugins.openai] / HYPOTEZ_OPENAI_*
+INSTALL = "pip install 'hypotez[openai]'"
+KEY_HINT = "set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server)"
+#: In-flight requests per client. Hundreds of requests started together would each run their
+#: request-building and connection-pool work in one turn of the event loop (and the pool probes
+#: every idle socket on each change), stalling it for a long time; queued requests cost
+#: nothing. Raise it (option ``openai.max_concurrency``) for a high-latency API.
+DEFAULT_CONCURRENCY = 32
+
+
+def api_key_of(settings: Settings) -> str | None:
+    """The API key: the ``openai.api_key`` option (an argument or HYPOTEZ_OPENAI_API_KEY),
+    else ``OPENAI_API_KEY``."""
+    key = settings.option(PLUGIN, "api_key", None, str, secret=True) or settings.env(
+        "OPENAI_API_KEY"
+    )
+    return key or None
+
+
+def base_url_of(settings: Settings) -> str | None:
+    return settings.option(PLUGIN, "base_url", None, str) or settings.env("OPENAI_BASE_URL")
+
+
+def has_key(settings: Settings) -> bool:
+    return bool(api_key_of(settings))

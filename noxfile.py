@@ -74,6 +74,8 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run every benchmark; each prints a Markdown section for docs/benchmarks.md."""
     install_everything(session)
+    # bench_core compares `hypotez --help` with simonw/llm's, side by side in one run.
+    session.install("llm")
     scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
     if session.posargs:
         scripts = [s for s in scripts if any(arg in s.name for arg in session.posargs)]

@@ -117,8 +117,11 @@ def _temp_name(name: str) -> str:
     return f".{name[:_TEMP_STEM]}.{secrets.token_hex(4)}.tmp"
 
 
-def _durable_temp_at(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> str:
-    """Write ``data`` to a new fsync'd temporary file in the folder; return its name."""
+def _durable_temp_at(
+    dir_fd: int, name: str, data: bytes, mode: int = 0o600, *, durable: bool = True
+) -> str:
+    """Write ``data`` to a new (fsync'd, when ``durable``) temporary file in the folder; return
+    its name."""
     while True:
         tmp = _temp_name(name)
         try:
@@ -136,7 +139,8 @@ def _durable_temp_at(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> 
             if mode != 0o600:
                 os.fchmod(fd, mode)  # an existing file's mode, not narrowed by the umask
             _write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
     except BaseException:
@@ -180,13 +184,14 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes, *, shown: str | None = 
     _fsync_fd(dir_fd)
 
 
-def atomic_create_at(dir_fd: int, name: str, data: bytes) -> bool:
+def atomic_create_at(dir_fd: int, name: str, data: bytes, *, durable: bool = True) -> bool:
     """Create ``name`` in an open folder with ``data`` only if nothing has that name yet.
 
     False if the name exists (whatever it is). The content is complete before the name appears
-    (a temporary file, then a hard link).
+    (a temporary file, then a hard link). ``durable=False`` skips the two fsyncs: a crashed
+    process still leaves the old or the new state, only a power loss may lose the file.
     """
-    tmp = _durable_temp_at(dir_fd, name, data)
+    tmp = _durable_temp_at(dir_fd, name, data, durable=durable)
     try:
         try:
             os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
@@ -195,7 +200,8 @@ def atomic_create_at(dir_fd: int, name: str, data: bytes) -> bool:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
-    _fsync_fd(dir_fd)
+    if durable:
+        _fsync_fd(dir_fd)
     return True
 
 

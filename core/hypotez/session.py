@@ -237,6 +237,7 @@ class AsyncSession:
 
     @property
     def settings(self) -> Settings:
+        """The settings of the session's context."""
         return self.context.settings
 
     # -- backends ------------------------------------------------------------------------
@@ -315,6 +316,7 @@ class AsyncSession:
             self.model = assistant.model
 
     async def list_assistants(self) -> list[Assistant]:
+        """The assistant presets in the session's storage, by id."""
         storage = await self.get("storage")
         return await storage.alist_assistants()
 
@@ -612,18 +614,22 @@ class Session:
 
     @property
     def chat_backend(self) -> Any:
+        """The session's chat backend (built on first use, in this thread)."""
         return self._backend("chat")
 
     @property
     def storage(self) -> Any:
+        """The session's storage (opened on first use)."""
         return self._backend("storage")
 
     @property
     def vision_backend(self) -> Any:
+        """The session's vision backend (built on first use)."""
         return self._backend("vision")
 
     @property
     def trainer(self) -> Any:
+        """The session's trainer (built on first use)."""
         return self._backend("trainer")
 
     @property
@@ -660,18 +666,23 @@ class Session:
         return portal.run(self._async.describe_image(image, prompt, **options))
 
     def list_models(self) -> list[ModelInfo]:
+        """See :meth:`AsyncSession.list_models`."""
         return portal.run(self._async.list_models())
 
     def list_assistants(self) -> list[Assistant]:
+        """See :meth:`AsyncSession.list_assistants`."""
         return portal.run(self._async.list_assistants())
 
     def use_assistant(self, assistant: str | Assistant) -> Assistant:
+        """See :meth:`AsyncSession.use_assistant`."""
         return portal.run(self._async.use_assistant(assistant))
 
     def resume(self, dialogue_id: str) -> Dialogue:
+        """See :meth:`AsyncSession.resume`."""
         return portal.run(self._async.resume(dialogue_id))
 
     def new_dialogue(self, *, system: str | None = None) -> None:
+        """See :meth:`AsyncSession.new_dialogue`."""
         self._async.new_dialogue(system=system)
 
     def close(self) -> None:

@@ -192,7 +192,9 @@ class FileStorage(Storage):
         path = self._dialogue_path(info.id)
         with self._io("create dialogue file", path), self._folder("dialogues", create=True) as d:
             assert d is not None
-            created = atomic_create_at(d, path.name, _dumps(info.to_dict()) + b"\n")
+            created = atomic_create_at(
+                d, path.name, _dumps(info.to_dict()) + b"\n", durable=self.fsync
+            )
         if not created:
             raise StorageError(
                 f"Dialogue {info.id!r} already exists in {self.url}; pick another id."

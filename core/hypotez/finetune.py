@@ -261,17 +261,18 @@ def remember(storage: Storage, fresh: JobRecord) -> JobRecord:
 
 def status(session: HasTrainer, job_id: str) -> JobRecord:
     """The job's current state from the trainer; its saved record is refreshed."""
-    return remember(session.storage, session.trainer.status(job_id))
+    # Checked here, before the id reaches a URL path or a folder name (".." included).
+    return remember(session.storage, session.trainer.status(validate_id(job_id, "job")))
 
 
 def cancel(session: HasTrainer, job_id: str) -> JobRecord:
     """Cancel the job; its saved record is refreshed."""
-    return remember(session.storage, session.trainer.cancel(job_id))
+    return remember(session.storage, session.trainer.cancel(validate_id(job_id, "job")))
 
 
 def events(session: HasTrainer, job_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """The job's events, oldest first."""
-    return session.trainer.events(job_id, limit=limit)
+    return session.trainer.events(validate_id(job_id, "job"), limit=limit)
 
 
 def list_jobs(session: HasTrainer, *, remote: bool = False, limit: int = 20) -> list[JobRecord]:

@@ -351,9 +351,14 @@ class Dialogue:
 def check_schema(data: Mapping[str, Any]) -> None:
     """Refuse data written by a newer hypotez instead of misreading it."""
     version = data.get("schema", SCHEMA_VERSION)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(
-            f"schema version {version!r} is newer than this hypotez understands "
+            f"schema version {version!r} is not a version number hypotez writes (a whole "
+            "number from 1): the data was not written by hypotez, or was edited by hand"
+        )
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"schema version {version} is newer than this hypotez understands "
             f"({SCHEMA_VERSION}); upgrade hypotez to read it"
         )
 

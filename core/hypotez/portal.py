@@ -17,6 +17,7 @@ Nothing here imports asyncio at module level: ``import hypotez`` stays fast.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -28,6 +29,7 @@ _lock = threading.Lock()
 _loop: Any = None  # asyncio.AbstractEventLoop, made on first use
 _thread: threading.Thread | None = None
 _DONE = object()
+_after_stop: list[Callable[[], object]] = []
 
 
 def _forget_after_fork() -> None:
@@ -57,7 +59,37 @@ def _portal_loop() -> Any:
             _thread.start()
             ready.wait()
             _loop = loop
+            atexit.register(_shutdown)
         return _loop
+
+
+def after_stop(callback: Callable[[], object]) -> None:
+    """Run ``callback`` at interpreter exit, once the portal loop has stopped.
+
+    For plugins whose libraries run native threads that call back into Python: a storage
+    built on such a library can give them a moment to leave Python before finalisation.
+    """
+    if callback not in _after_stop:
+        _after_stop.append(callback)
+
+
+def _shutdown() -> None:
+    """Stop the portal loop before the interpreter finalises.
+
+    A daemon thread still inside the loop while Python tears down can be woken by a native
+    library's threads after finalisation began, which aborts the process.
+    """
+    global _loop, _thread
+    loop, thread = _loop, _thread
+    if loop is None or thread is None:
+        return
+    _loop, _thread = None, None
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    if not thread.is_alive():
+        loop.close()
+    for callback in _after_stop:
+        callback()
 
 
 def in_portal() -> bool:

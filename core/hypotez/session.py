@@ -84,7 +84,10 @@ def _check_request(
         raise InputError(f"The message must be text (str), not {type(message).__name__}.")
     if not message.strip():
         raise InputError("The message is empty: ask something.")
+    _check_encodable("The message", message)
     _check_text("system", system)
+    if isinstance(system, str):
+        _check_encodable("The system instruction", system)
     _check_model(model)
     if temperature is not None and (
         isinstance(temperature, bool)
@@ -117,6 +120,19 @@ def _check_request(
         analyzer,
         extra,
     )
+
+
+def _check_encodable(what: str, text: str) -> None:
+    """Refuse text no server can receive: lone surrogates (bytes that were not UTF-8, as a
+    terminal or a file in another encoding hands them to Python)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} has characters that are not valid Unicode at position {exc.start} "
+            f"({text[max(0, exc.start - 10) : exc.start]!r}...): it came from bytes that are not "
+            "UTF-8. Re-save the text as UTF-8 (or set your terminal to UTF-8) and send it again."
+        ) from None
 
 
 def _check_text(what: str, value: object) -> None:
@@ -484,8 +500,16 @@ class AsyncSession:
                     assistant_id=self.assistant.id if self.assistant else None,
                 )
                 await storage.acreate_dialogue(info)
+                try:
+                    await storage.aappend_turns(info.id, turns)
+                except BaseException:
+                    # Leave no empty dialogue behind: the next ask starts a new one.
+                    with contextlib.suppress(Exception):
+                        await storage.adelete_dialogue(info.id)
+                    raise
                 self.dialogue_id = info.id
-            await storage.aappend_turns(self.dialogue_id, turns)
+            else:
+                await storage.aappend_turns(self.dialogue_id, turns)
         elif self.dialogue_id is None:
             self.dialogue_id = new_dialogue_id()
         self.history.extend(turns)

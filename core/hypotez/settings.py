@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-from hypotez.errors import ConfigError
+from hypotez.errors import ConfigError, InputError, redact
 
 T = TypeVar("T")
 
@@ -74,7 +74,8 @@ class Settings:
     # Absolute, so a relative HYPOTEZ_HOME or --home means "below the working directory now",
     # and the default storage URL (which must be absolute) can be made from it.
     home: Path = attrs.field(converter=lambda p: Path(p).expanduser().absolute())
-    storage: str
+    # A storage URL may hold a user:password@ part: never shown.
+    storage: str = attrs.field(repr=lambda url: repr(redact(url)))
     chat: str | None = None
     sentiment: str | None = None
     vision: str | None = None
@@ -97,12 +98,15 @@ class Settings:
         **overrides: Any,
     ) -> Settings:
         """Resolve settings. ``overrides`` are core settings, ``options`` per-plugin options."""
+        if env is not None and not isinstance(env, Mapping):
+            raise InputError(f"env must be a mapping of names to values, not {type(env).__name__}.")
         env = dict(os.environ if env is None else env)
         unknown = set(overrides) - set(ENV_NAMES)
         if unknown:
             raise ConfigError(
                 f"Unknown setting(s) {', '.join(sorted(unknown))}: use {', '.join(ENV_NAMES)}."
             )
+        _check_argument_types(config_file, options, overrides)
         path = _find_config(config_file, env, overrides.get("home"))
         file_values, file_options = _read_toml(path) if path else ({}, {})
 
@@ -190,6 +194,28 @@ class Settings:
         return attrs.evolve(self, arg_options=merged)
 
 
+def _check_argument_types(
+    config_file: object, options: object, overrides: Mapping[str, Any]
+) -> None:
+    """Arguments of the wrong type are an InputError naming them, not a TypeError later."""
+    if config_file is not None and not isinstance(config_file, str | os.PathLike):
+        raise InputError(f"config_file must be a path, not {type(config_file).__name__}.")
+    if options is not None and (
+        not isinstance(options, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, Mapping) for k, v in options.items())
+    ):
+        raise InputError(
+            'options must map plugin names to their options, e.g. {"files": {"fsync": False}}.'
+        )
+    for key, value in overrides.items():
+        if value is None or key in _NUMBERS:
+            continue  # numbers are checked (and converted) where they are resolved
+        allowed: tuple[type, ...] = (str, os.PathLike) if key == "home" else (str,)
+        if not isinstance(value, allowed):
+            what = "a path" if key == "home" else "text"
+            raise InputError(f"Setting {key} must be {what}, not {type(value).__name__}.")
+
+
 #: numeric core settings and their type; each must be > 0 (max_retries >= 0).
 _NUMBERS: dict[str, type] = {"timeout": float, "max_retries": int}
 
@@ -215,27 +241,56 @@ def _positive(raw: Any, cast: type, source: str) -> Any:
 
 def _find_config(explicit: Any, env: Mapping[str, str], home: Any) -> Path | None:
     if explicit is not None:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"Config file {str(path)!r} does not exist.")
-        return path
+        return _named_config(explicit, "Config file")
     if env.get("HYPOTEZ_CONFIG"):
-        path = Path(env["HYPOTEZ_CONFIG"]).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"HYPOTEZ_CONFIG points to {str(path)!r}, which does not exist.")
-        return path
-    for candidate in (
-        Path.cwd() / "hypotez.toml",
-        Path(home or env.get("HYPOTEZ_HOME") or default_home()).expanduser() / "hypotez.toml",
+        return _named_config(env["HYPOTEZ_CONFIG"], "HYPOTEZ_CONFIG")
+    home_source = (
+        "home" if home else "HYPOTEZ_HOME" if env.get("HYPOTEZ_HOME") else "the data folder"
+    )
+    for candidate, source in (
+        (Path.cwd() / "hypotez.toml", "the working folder"),
+        (
+            Path(home or env.get("HYPOTEZ_HOME") or default_home()).expanduser() / "hypotez.toml",
+            home_source,
+        ),
     ):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL
+            raise ConfigError(
+                f"Cannot look for a config file in {source} ({str(candidate.parent)!r}): "
+                f"{_os_reason(exc)}. Choose a shorter, valid folder."
+            ) from None
     return None
+
+
+def _named_config(raw: Any, source: str) -> Path:
+    """The config file a user named (argument or HYPOTEZ_CONFIG), checked."""
+    path = Path(raw).expanduser()
+    what = f"{source} {str(path)!r}" if source == "Config file" else f"{source} ({str(path)!r})"
+    try:
+        if path.is_dir():
+            raise ConfigError(f"{what} is a folder, not a file: name the hypotez.toml in it.")
+        if not path.is_file():
+            raise ConfigError(
+                f"{what} does not exist." if not path.exists() else f"{what} is not a regular file."
+            )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{what} cannot be used: {_os_reason(exc)}.") from None
+    return path
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a BOM (as some Windows editors save) is accepted, not "Invalid statement".
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
             f"Cannot read config file {str(path)!r}: {exc}. Fix or remove it."

@@ -53,6 +53,7 @@ KNOWN_MESSAGE_KEYS = ("role", "content")
 #: code -> what to do about it (shown once per kind in the report).
 ERROR_HELP: dict[str, str] = {
     "invalid_json": "each line must be one JSON object",
+    "invalid_unicode": "re-save the file as UTF-8: the text holds bytes that are not",
     "bad_row": "fix the CSV row (quote fields that contain the delimiter, quotes or newlines)",
     "data_type": 'each example must be a JSON object {"messages": [...]}',
     "missing_messages_list": 'give each example a non-empty "messages" list',

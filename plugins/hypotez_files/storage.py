@@ -125,6 +125,7 @@ class FileStorage(Storage):
         self._records = self.root / "records"
         self._checked: dict[str, _Checked] = {}
         self._checked_lock = threading.Lock()
+        self._writable = False  # check() succeeded once
 
     @classmethod
     def from_url(
@@ -543,6 +544,28 @@ class FileStorage(Storage):
                 if record is not None:  # None: deleted while we listed
                     out.append(record)
         return out
+
+    def list_dialogue_ids(self) -> list[str]:
+        """Every ``<id>.jsonl`` in the dialogues folder, readable or not."""
+        with self._io("list", self._dialogues), self._folder("dialogues", create=False) as d:
+            if d is None:
+                return []
+            ids = [e.name[: -len(".jsonl")] for e in os.scandir(d) if e.name.endswith(".jsonl")]
+        return sorted(i for i in ids if _is_id(i, "dialogue"))
+
+    def check(self) -> None:
+        """The dialogues folder exists (it is created) and this process may write in it."""
+        if self._writable:
+            return
+        with self._io("write in", self._dialogues), self._folder("dialogues", create=True) as d:
+            assert d is not None
+            if not os.access(self._dialogues, os.W_OK):
+                raise StorageError(
+                    f"Cannot write in {str(self._dialogues)!r}: permission denied (or a "
+                    "read-only file system). Choose another HYPOTEZ_HOME or HYPOTEZ_STORAGE, or "
+                    "fix the folder's permissions."
+                )
+        self._writable = True
 
     def list_collections(self) -> list[str]:
         with self._io("list", self._records), self._folder("records", create=False) as d:

@@ -28,8 +28,9 @@ from hypotez_openai.keys import (
     KEY_HINT,
     OPENAI_URL,
     PLUGIN,
-    api_key_of,
     base_url_of,
+    check_key,
+    key_and_source,
 )
 
 
@@ -58,18 +59,23 @@ class Config:
 
     @property
     def where(self) -> str:
-        return (self.base_url or OPENAI_URL).rstrip("/")
+        """The server's URL for messages: a ``user:password@`` in it is masked."""
+        from hypotez.errors import redact
+
+        return redact((self.base_url or OPENAI_URL).rstrip("/"))
 
     @classmethod
     def from_settings(
         cls, settings: Settings, backend: str = "openai", *, require_key: bool = True
     ) -> Config:
-        key = api_key_of(settings)
+        key, source = key_and_source(settings)
         if not key and require_key:
             raise ConfigError(
                 f"The {backend!r} backend needs an API key: set OPENAI_API_KEY (any non-empty "
                 "value for a local OpenAI-compatible server), or pass api_key=."
             )
+        if key:
+            check_key(key, source)
         field = settings.option(PLUGIN, "max_tokens_field", "max_completion_tokens", str)
         if field not in ("max_completion_tokens", "max_tokens"):
             raise ConfigError(

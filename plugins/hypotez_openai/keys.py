@@ -26,10 +26,36 @@ DEFAULT_CONCURRENCY = 32
 def api_key_of(settings: Settings) -> str | None:
     """The API key: the ``openai.api_key`` option (an argument or HYPOTEZ_OPENAI_API_KEY),
     else ``OPENAI_API_KEY``."""
-    key = settings.option(PLUGIN, "api_key", None, str, secret=True) or settings.env(
-        "OPENAI_API_KEY"
-    )
-    return key or None
+    return key_and_source(settings)[0]
+
+
+def key_and_source(settings: Settings) -> tuple[str | None, str]:
+    """The API key and where it came from (for messages that must not show it)."""
+    key = settings.option(PLUGIN, "api_key", None, str, secret=True)
+    if key:
+        return key, "the openai.api_key option (or HYPOTEZ_OPENAI_API_KEY)"
+    return settings.env("OPENAI_API_KEY") or None, "OPENAI_API_KEY"
+
+
+def check_key(key: str, source: str) -> None:
+    """Refuse a key that cannot be sent as an HTTP header, saying what is wrong (never the key).
+
+    Such a key used to fail inside the HTTP client and be reported as an unreachable server
+    after every retry.
+    """
+    from hypotez import InputError
+
+    if key != key.strip():
+        raise InputError(
+            f"The API key in {source} starts or ends with white space (a trailing newline, "
+            "say, from a file read with $(cat ...)): remove it."
+        )
+    bad = next((c for c in key if not 32 < ord(c) < 127), None)
+    if bad is not None:
+        raise InputError(
+            f"The API key in {source} holds a character an HTTP header cannot carry "
+            f"({'a space' if bad == ' ' else f'U+{ord(bad):04X}'}): copy the key again."
+        )
 
 
 def base_url_of(settings: Settings) -> str | None:

@@ -22,13 +22,13 @@ from hypotez.settings import as_bool
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Prefix segments: no empty segment, no "." or "..", nothing a key should not hold.
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_.=+-]+")
-# The user-info part of a URL (``//user:password@``), wherever it is.
-_USERINFO_RE = re.compile(r"(?<=//)[^/?#]*@")
 
 
 def shown(url: str | None) -> str | None:
     """``url`` fit for a message or a log: any ``user:password@`` part is replaced by ``***@``."""
-    return None if url is None else _USERINFO_RE.sub("***@", url)
+    from hypotez.errors import redact
+
+    return None if url is None else redact(url)
 
 
 def parse_url(url: str) -> tuple[str, str]:

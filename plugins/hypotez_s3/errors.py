@@ -32,6 +32,10 @@ def s3_code(exc: BaseException) -> str | None:
     return status.group(1) if status else None
 
 
+#: Where the AWS SDKs (and obstore) look for credentials when none are configured.
+_METADATA_SERVICE = "169.254.169.254"
+
+
 def is_not_found(exc: BaseException) -> bool:
     """A missing object (but not a missing bucket, which is a configuration problem)."""
     return isinstance(exc, FileNotFoundError) and s3_code(exc) != "NoSuchBucket"
@@ -52,6 +56,16 @@ def translate(exc: BaseException, action: str, where: str, endpoint: str | None)
 
     code = s3_code(exc)
     server = endpoint or "AWS S3"
+    text = str(exc)
+    if _METADATA_SERVICE in text:
+        # No credentials were configured, so obstore asked the cloud's instance metadata
+        # service for some: the storage server itself was never asked, so nothing "refused".
+        return StorageError(
+            f"Cannot {action} at {where}: no S3 credentials are configured, and looking them up "
+            f"from the instance metadata service failed ({code or 'unreachable'}). Set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or [plugins.s3] access_key_id / "
+            "secret_access_key)."
+        )
     if code == "NoSuchBucket":
         return StorageError(
             f"Cannot {action}: the bucket of {where} does not exist on {server}. Create it first "
@@ -67,7 +81,6 @@ def translate(exc: BaseException, action: str, where: str, endpoint: str | None)
             "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or [plugins.s3] access_key_id / "
             "secret_access_key) and the bucket's permissions."
         )
-    text = str(exc)
     if "error sending request" in text or "connect" in text.lower() or "timed out" in text:
         return StorageError(
             f"Cannot {action}: {server} did not answer for {where} after the retries "

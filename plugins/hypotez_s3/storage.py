@@ -53,7 +53,7 @@ from hypotez import (
     Turn,
     validate_id,
 )
-from hypotez_s3 import layout, runner
+from hypotez_s3 import layout
 from hypotez_s3.config import S3Config
 from hypotez_s3.errors import is_connect_error, is_not_found, translate
 
@@ -83,13 +83,19 @@ def _turns(data: Any) -> list[Turn]:
 
 
 class S3Storage(Storage):
-    """Dialogues and records under ``s3://bucket/prefix``. Sync and native async."""
+    """Dialogues and records under ``s3://bucket/prefix``, natively async on obstore's async
+    API; :class:`hypotez.Storage` derives the blocking methods (on hypotez's portal loop)."""
 
     name = "s3"
 
     def __init__(self, config: S3Config) -> None:
+        from hypotez import portal
         from obstore.store import S3Store
 
+        # obstore's runtime threads hand results back through Python and may want the GIL
+        # after finalisation began: at exit, once the portal loop stopped, give them a moment
+        # (without it, about 1 in 25 writer processes died with SIGABRT at exit).
+        portal.after_stop(_settle)
         self.config = config
         self.url = config.url
         self._store = S3Store(config.bucket, **config.store_kwargs())
@@ -163,6 +169,14 @@ class S3Storage(Storage):
         except Exception as exc:
             raise self._error(exc, "open the storage", "") from exc
         self._checked = True
+
+    async def acheck(self) -> None:
+        """The bucket exists and the credentials work (listed once; a success is remembered)."""
+        await self._check_bucket()
+
+    async def alist_dialogue_ids(self) -> list[str]:
+        """Every dialogue folder with a valid id, readable or not (copy names unreadable ones)."""
+        return sorted(await self._list_folders(layout.DIALOGUES, "dialogue", "list dialogues"))
 
     async def _get(self, key: str, action: str) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None if it does not exist."""
@@ -268,9 +282,6 @@ class S3Storage(Storage):
                 raise DialogueNotFoundError(f"No dialogue {dialogue_id!r} in {self.url}.") from None
             raise self._error(exc, action, key) from exc
         return str(meta.get("e_tag") or "")
-
-    def dialogue_exists(self, dialogue_id: str) -> bool:
-        return runner.run(self.adialogue_exists(dialogue_id))
 
     async def adialogue_exists(self, dialogue_id: str) -> bool:
         layout.info_key(dialogue_id)
@@ -617,48 +628,6 @@ class S3Storage(Storage):
             raise self._error(exc, "delete a record", key) from exc
         await self._delete([key], "delete a record")
 
-    # -- the sync protocol, on the background loop --------------------------------------
-    def create_dialogue(self, info: DialogueInfo) -> None:
-        runner.run(self.acreate_dialogue(info))
-
-    def append_turns(self, dialogue_id: str, turns: Sequence[Turn]) -> None:
-        runner.run(self.aappend_turns(dialogue_id, list(turns)))
-
-    def load_dialogue(self, dialogue_id: str) -> Dialogue:
-        return runner.run(self.aload_dialogue(dialogue_id))
-
-    def list_dialogues(self) -> list[DialogueInfo]:
-        return runner.run(self.alist_dialogues())
-
-    def delete_dialogue(self, dialogue_id: str) -> None:
-        runner.run(self.adelete_dialogue(dialogue_id))
-
-    def put_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
-        runner.run(self.aput_record(collection, record_id, data))
-
-    def update_record(
-        self,
-        collection: str,
-        record_id: str,
-        change: Callable[[dict[str, Any] | None], Mapping[str, Any]],
-    ) -> dict[str, Any]:
-        return runner.run(self.aupdate_record(collection, record_id, change))
-
-    def get_record(self, collection: str, record_id: str) -> dict[str, Any]:
-        return runner.run(self.aget_record(collection, record_id))
-
-    def list_records(self, collection: str) -> list[dict[str, Any]]:
-        return runner.run(self.alist_records(collection))
-
-    def delete_record(self, collection: str, record_id: str) -> None:
-        runner.run(self.adelete_record(collection, record_id))
-
-    def list_collections(self) -> list[str]:
-        return runner.run(self.alist_collections())
-
-    def list_record_ids(self, collection: str) -> list[str]:
-        return runner.run(self.alist_record_ids(collection))
-
 
 def _record(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
@@ -673,3 +642,9 @@ def _segment(data: Any, span: tuple[int, int]) -> list[Turn]:
     if data["first"] != first or data["last"] != last or seqs != list(range(first, last + 1)):
         raise ValueError(f"it should hold appends {first}..{last} but holds {seqs[:3]}...")
     return [Turn.from_dict(t) for batch in data["batches"] for t in batch["turns"]]
+
+
+def _settle() -> None:
+    import time
+
+    time.sleep(0.1)

@@ -6,7 +6,7 @@ import logging
 
 import hypotez
 import pytest
-from hypotez_openai.client import api_key_of
+from hypotez_openai.keys import api_key_of
 from hypotez_test_servers.aimock import Aimock
 
 pytestmark = pytest.mark.aimock

@@ -284,3 +284,34 @@ def test_a_per_call_retry_budget_reuses_one_client_copy() -> None:
     fresh = portal.run(conn.aio())
     assert fresh is not base
     assert conn.with_retries(fresh, 2) is not two  # a new base client gets its own copy
+
+
+def _sse(*events: str) -> httpx2.Response:
+    body = "".join(f"data: {e}\n\n" for e in events)
+    return httpx2.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        ['{"id": "x", "object": "weird"}', "[DONE]"],  # JSON, but no choices
+        ['{"choices": "not a list"}', "[DONE]"],
+        ["[DONE]"],  # nothing at all
+    ],
+)
+def test_a_stream_without_any_chat_reply_is_an_error_and_stores_nothing(
+    events: list[str], home: Any
+) -> None:
+    chat = chat_with(lambda request: _sse(*events))
+    with hypotez.Session(chat=chat, sentiment=False) as s:
+        with pytest.raises(hypotez.BackendError, match="without any chat reply"):
+            list(s.stream("hello"))
+        assert s.dialogue_id is None and s.storage.list_dialogues() == []
+
+
+def test_a_stream_with_an_empty_reply_that_finished_is_a_reply() -> None:
+    chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "model": "m"}
+    chat = chat_with(lambda request: _sse(json.dumps(chunk), "[DONE]"))
+    chunks = list(chat.stream([hypotez.Message("user", "x")], hypotez.ChatOptions()))
+    assert chunks[-1].reply is not None and chunks[-1].reply.text == ""
+    assert chunks[-1].reply.finish_reason == "stop"

@@ -134,6 +134,12 @@ def _caller_plugin(traceback: Any = None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hypotez`` script."""
+    # Text a storage keeps faithfully may hold lone surrogates (bytes that were not UTF-8);
+    # printing them must show an escape, never end the command with UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     sys.exit(
         run_guarded(lambda: build_cli().main(args=argv, prog_name="hypotez", standalone_mode=False))
     )

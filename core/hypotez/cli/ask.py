@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
-from hypotez.cli.common import ask_and_print, echo_json, sentiment_text, session
+from hypotez.cli.common import (
+    ReplyNotStored,
+    ask_and_print,
+    echo_json,
+    sentiment_text,
+    session,
+)
 
 
 @click.command()
@@ -34,31 +42,38 @@ def ask(
     with session(
         chat=chat_name, sentiment=analyzer, model=model, system=system, dialogue_id=dialogue_id
     ) as s:
-        reply = ask_and_print(
-            s,
-            text,
-            stream=stream and not as_json,
-            echo=not as_json,
-            temperature=temperature,
-            max_tokens=max_tokens,
-        )
-        if as_json:
-            echo_json(
-                {
-                    "text": reply.text,
-                    "model": reply.model,
-                    "backend": reply.backend,
-                    "finish_reason": reply.finish_reason,
-                    "usage": reply.usage.to_dict(),
-                    "sentiment": reply.sentiment.to_dict() if reply.sentiment else None,
-                    "dialogue_id": s.dialogue_id,
-                }
+        try:
+            reply = ask_and_print(
+                s,
+                text,
+                stream=stream and not as_json,
+                echo=not as_json,
+                temperature=temperature,
+                max_tokens=max_tokens,
             )
+        except ReplyNotStored as exc:
+            if as_json:  # a script still gets the reply, and learns it was not stored
+                echo_json({**_as_dict(exc.reply, None), "stored": False, "error": str(exc)})
+            raise
+        if as_json:
+            echo_json({**_as_dict(reply, s.dialogue_id), "stored": True})
         else:
             click.echo(
                 f"[sentiment: {sentiment_text(reply.sentiment)}; dialogue: {s.dialogue_id}]",
                 err=True,
             )
+
+
+def _as_dict(reply: Any, dialogue_id: str | None) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "model": reply.model,
+        "backend": reply.backend,
+        "finish_reason": reply.finish_reason,
+        "usage": reply.usage.to_dict(),
+        "sentiment": reply.sentiment.to_dict() if reply.sentiment else None,
+        "dialogue_id": dialogue_id,
+    }
 
 
 def register(group: click.Group) -> None:

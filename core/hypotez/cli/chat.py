@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from hypotez.cli.common import ask_and_print, sentiment_text, session
+from hypotez.cli.common import ReplyNotStored, ask_and_print, sentiment_text, session
 
 HELP = "Commands: /exit (or /quit, Ctrl-D) to leave, /new to start a new dialogue, /help."
 
@@ -15,6 +15,7 @@ def _passing_errors() -> tuple[type[Exception], ...]:
         BackendConnectionError,
         BackendTimeoutError,
         ContextLengthError,
+        InputError,
         RateLimitError,
         ServerError,
     )
@@ -25,6 +26,7 @@ def _passing_errors() -> tuple[type[Exception], ...]:
         BackendTimeoutError,
         BackendConnectionError,
         ContextLengthError,
+        InputError,  # this message could not be sent (bad text, an option out of range)
     )
 
 
@@ -92,6 +94,10 @@ def chat(
                 continue
             try:
                 reply = ask_and_print(s, text, stream=stream, **kwargs)
+            except ReplyNotStored as exc:
+                exc.report()
+                failed += 1
+                continue
             except passing as exc:
                 # A wrong key or an unknown model still ends the chat (run_guarded reports it):
                 # retrying those cannot help.

@@ -77,8 +77,12 @@ def storage(url: str | None = None) -> Iterator[Storage]:
 
 
 def run_guarded(func: Callable[[], Any]) -> int:
-    """Run the CLI, turning errors into a one-line message and an exit code."""
-    from hypotez.errors import HypotezError, InputError
+    """Run the CLI, turning errors into a one-line message and an exit code.
+
+    Every message goes out with any ``user:password@`` in a URL masked, whichever part of
+    hypotez or of a plugin wrote it.
+    """
+    from hypotez.errors import HypotezError, InputError, redact
 
     try:
         result = func()
@@ -100,11 +104,14 @@ def run_guarded(func: Callable[[], Any]) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
+    except ReplyNotStored as exc:
+        exc.report()
+        return 2 if isinstance(exc.cause, InputError) else 1
     except InputError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {redact(str(exc))}", err=True)
         return 2
     except HypotezError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {redact(str(exc))}", err=True)
         return 1
     except BrokenPipeError:  # `hypotez ... | head`
         sys.stderr.close()
@@ -112,25 +119,65 @@ def run_guarded(func: Callable[[], Any]) -> int:
     return result if isinstance(result, int) else 0
 
 
+class ReplyNotStored(Exception):
+    """The model answered, and the reply was printed, but analysing or storing it failed."""
+
+    def __init__(self, cause: Exception, reply: Reply) -> None:
+        super().__init__(str(cause))
+        self.cause, self.reply = cause, reply
+
+    def report(self) -> None:
+        from hypotez.errors import redact
+
+        click.echo(f"Error: {redact(str(self.cause))}", err=True)
+        click.echo(
+            "The reply above was received (it may have been paid for) but NOT stored in the "
+            "dialogue; fix the problem above and ask again to keep it.",
+            err=True,
+        )
+
+
 def ask_and_print(
     s: Session, text: str, *, stream: bool, echo: bool = True, **kwargs: Any
 ) -> Reply:
-    """Ask through the session, printing the reply (as it arrives when ``stream``)."""
-    if not stream:
-        reply = s.ask(text, **kwargs)
+    """Ask through the session, printing the reply (as it arrives when ``stream``).
+
+    A reply that arrived but could not be analysed or stored is still printed, then
+    :class:`ReplyNotStored` is raised: a reply may have been paid for and is never thrown away.
+    """
+    from hypotez.errors import HypotezError
+
+    before = s.last_reply
+    printed = False
+    try:
+        if not stream:
+            reply = s.ask(text, **kwargs)
+            if echo:
+                click.echo(reply.text)
+            return reply
+        final = None
+        for chunk in s.stream(text, **kwargs):
+            if chunk.reply is not None:
+                final = chunk.reply
+            elif echo:
+                click.echo(chunk.delta, nl=False)
+                printed = True
         if echo:
-            click.echo(reply.text)
-        return reply
-    final = None
-    for chunk in s.stream(text, **kwargs):
-        if chunk.reply is not None:
-            final = chunk.reply
-        elif echo:
-            click.echo(chunk.delta, nl=False)
-    if echo:
-        click.echo()
-    assert final is not None  # Session.stream always ends with the whole reply
-    return final
+            click.echo()
+        assert final is not None  # Session.stream always ends with the whole reply
+        return final
+    except HypotezError as exc:
+        arrived = s.last_reply
+        if arrived is None or arrived is before:
+            if printed:
+                click.echo()  # end the partial line before the error message
+            raise  # no reply came: nothing to keep
+        if echo:
+            if printed:
+                click.echo()  # the deltas were the whole reply
+            else:
+                click.echo(arrived.text)
+        raise ReplyNotStored(exc, arrived) from exc
 
 
 def echo_json(data: Any) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 from hypotez.cli.common import global_options, sentiment_text
+from hypotez.errors import redact
 
 if TYPE_CHECKING:
     from hypotez.session import Session
@@ -70,7 +71,7 @@ def demo(
     failures: list[str] = []
     with Session(settings=settings, chat=chat_name, sentiment=analyzer, vision=vision) as s:
         click.secho("hypotez demo", bold=True)
-        click.echo(f"data: {settings.storage}")
+        click.echo(f"data: {redact(settings.storage)}")
 
         def models() -> None:
             found = s.list_models()
@@ -111,7 +112,7 @@ def demo(
 
         click.secho("\n== Stored", bold=True)
         if s.dialogue_id:
-            click.echo(f"   dialogue {s.dialogue_id} in {settings.storage}")
+            click.echo(f"   dialogue {s.dialogue_id} in {redact(settings.storage)}")
             click.echo(f"   show it: hypotez dialogues show {s.dialogue_id}")
     if failures:
         click.secho(f"\n{len(failures)} step(s) failed: {', '.join(failures)}", fg="red", err=True)

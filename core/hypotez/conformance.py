@@ -709,6 +709,33 @@ class StorageConformance:
         assert all(pairs[i][1:] == pairs[i + 1][1:] for i in range(0, len(pairs), 2))
         assert [i.id for i in listed] == ["async-1"]
 
+    def test_every_method_has_an_async_side_that_agrees(self, storage: Storage) -> None:
+        # Sessions use only the async side: each must do what its blocking twin does.
+        async def scenario() -> None:
+            await storage.acheck()
+            await storage.acreate_dialogue(DialogueInfo("both-1"))
+            await storage.aappend_turns("both-1", [_turn("hello")])
+            assert await storage.adialogue_exists("both-1")
+            assert not await storage.adialogue_exists("missing-1")
+            assert await storage.alist_dialogue_ids() == ["both-1"]
+            await storage.aput_record("notes", "n-1", {"id": "n-1", "v": 1})
+            assert await storage.aget_record("notes", "n-1") == {"id": "n-1", "v": 1}
+            updated = await storage.aupdate_record("notes", "n-1", lambda c: {**(c or {}), "v": 2})
+            assert updated["v"] == 2
+            assert await storage.alist_records("notes") == [{"id": "n-1", "v": 2}]
+            assert await storage.alist_record_ids("notes") == ["n-1"]
+            assert "notes" in await storage.alist_collections()
+            await storage.asave_job(JobRecord("ftjob-async"))
+            assert [j.id for j in await storage.alist_jobs()] == ["ftjob-async"]
+            await storage.asave_assistant(Assistant("helper", "Helper"))
+            assert [a.id for a in await storage.alist_assistants()] == ["helper"]
+            await storage.adelete_record("notes", "n-1")
+            await storage.adelete_dialogue("both-1")
+
+        asyncio.run(scenario())
+        assert storage.list_dialogue_ids() == [] and storage.list_record_ids("notes") == []
+        assert [j.id for j in storage.list_jobs()] == ["ftjob-async"]
+
     def test_threads_sharing_one_client_lose_nothing(self, storage: Storage) -> None:
         storage.create_dialogue(DialogueInfo("threads"))
 
@@ -896,6 +923,16 @@ class StorageConformance:
         with pytest.raises(StorageError):
             storage.create_dialogue(DialogueInfo("bad-head"))
         assert self.read_raw(storage, location) == raw
+
+    def test_dialogue_ids_include_the_unreadable_ones(self, storage: Storage) -> None:
+        # hypotez storage copy copies by id, and names what it cannot read instead of skipping
+        # it in silence: so the ids must include dialogues whose header cannot be read.
+        for name in ("bad-head", "good-head"):
+            storage.create_dialogue(DialogueInfo(name))
+        self.corrupt_header(storage, "bad-head")
+        assert storage.list_dialogue_ids() == ["bad-head", "good-head"]
+        storage.delete_dialogue("good-head")
+        assert storage.list_dialogue_ids() == ["bad-head"]
 
     def test_corrupt_record_is_reported_and_never_overwritten(self, storage: Storage) -> None:
         storage.save_job(JobRecord("ftjob-ok"))

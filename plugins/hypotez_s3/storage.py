@@ -175,8 +175,22 @@ class S3Storage(Storage):
         await self._check_bucket()
 
     async def alist_dialogue_ids(self) -> list[str]:
-        """Every dialogue folder with a valid id, readable or not (copy names unreadable ones)."""
-        return sorted(await self._list_folders(layout.DIALOGUES, "dialogue", "list dialogues"))
+        """Every dialogue with a header object, readable or not (copy names unreadable ones).
+
+        Folders alone do not count: some servers keep a folder after its objects are deleted,
+        and an interrupted delete removes the header first.
+        """
+        ids = await self._list_folders(layout.DIALOGUES, "dialogue", "list dialogues")
+
+        async def present(dialogue_id: str) -> bool:
+            try:
+                await self._head_info(dialogue_id, "list dialogues")
+            except DialogueNotFoundError:
+                return False
+            return True
+
+        found = await self._bounded([partial(present, i) for i in ids])
+        return sorted(i for i, there in zip(ids, found, strict=True) if there)
 
     async def _get(self, key: str, action: str) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None if it does not exist."""

@@ -154,6 +154,12 @@ class SqliteStorage(Storage):
                 log.warning("Skipping a dialogue: %s", exc)
         return sorted(infos, key=lambda i: (i.created, i.id))
 
+    def list_dialogue_ids(self) -> list[str]:
+        # Every row, readable or not: `hypotez storage copy` names the ones it cannot read.
+        with self._db() as db:
+            rows = db.execute("SELECT id FROM dialogues ORDER BY id").fetchall()
+        return [dialogue_id for (dialogue_id,) in rows]
+
     def delete_dialogue(self, dialogue_id: str) -> None:
         with self._db(WRITE) as db:
             self._header(db, dialogue_id)

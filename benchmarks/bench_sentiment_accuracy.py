@@ -6,7 +6,7 @@ split); none of them is committed, none was written by the hypotez team, and not
 fitted on a held-out text. Prints a Markdown section for docs/benchmarks.md.
 
     python benchmarks/bench_sentiment_accuracy.py [--per-label 150] [--analyzers e5,vader]
-        [--extra ru-tweets:ru:/path/rusentitweet_test.csv]
+        [--extra ru-tweets:ru:/path/rusentitweet_test.csv]   (or HYPOTEZ_BENCH_EXTRA, ";"-separated)
 
 Scores, per set, on a balanced deterministic sample of the held-out part (up to ``--per-label``
 texts per gold label; the full-length film reviews get ``--long-per-label``):
@@ -108,6 +108,9 @@ def main() -> None:
     started = time.perf_counter()
     sets = load_all()
     kinds = dict(SETS)
+    # HYPOTEZ_BENCH_EXTRA="ru-tweets:ru:/path/rusentitweet_test.csv;..." adds sets under nox too.
+    extra_env = [e for e in os.environ.get("HYPOTEZ_BENCH_EXTRA", "").split(";") if e.strip()]
+    args.extra = [*args.extra, *extra_env]
     for spec in args.extra:
         name, lang, path = spec.split(":", 2)
         sets[name] = load_extra(name, lang, Path(path))

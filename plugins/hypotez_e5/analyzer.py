@@ -62,7 +62,13 @@ def split_text(text: str, count: Callable[[str], int], max_tokens: int) -> list[
     # then all the model reads (the fast setting).
     chunk = min(CHUNK_TOKENS, max_tokens // 2) if max_tokens else CHUNK_TOKENS
     # A token covers at least one character: a short text needs no counting at all.
-    if len(text) + 16 <= chunk or count(text) <= chunk:
+    if len(text) + 16 <= chunk:
+        return [text]
+    if max_tokens and len(text) > 64 * max_tokens:
+        # Far more text than the budget can keep (a token rarely spans 30 characters): only its
+        # start and its end can be kept, so only they are tokenized, however large the text.
+        text = f"{text[: 32 * max_tokens]}\n{text[-32 * max_tokens :]}"
+    if count(text) <= chunk:
         return [text]
     overhead = count("")  # the prefix and the special tokens, counted once per piece
 

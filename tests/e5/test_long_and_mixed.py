@@ -136,3 +136,18 @@ def test_hostile_input(analyzer: Any) -> None:
     odd = ["\u200b" * 50, "🙂" * 2000, "a" * 20000, "\n\n\n" + "." * 3000]
     results = analyzer.analyze(odd)
     assert len(results) == 4 and all(-1.0 <= r.score <= 1.0 for r in results)
+
+
+def test_a_huge_text_only_has_its_start_and_end_read() -> None:
+    from hypotez_e5.analyzer import split_text
+
+    seen: list[int] = []
+
+    def counting(text: str) -> int:
+        seen.append(len(text))
+        return words(text)
+
+    huge = "Great start. " + "Filler words here. " * 200_000 + "Awful ending."
+    pieces = split_text(huge, counting, 512)
+    assert pieces[0].startswith("Great start.") and pieces[-1].endswith("Awful ending.")
+    assert max(seen) < len(huge) // 100  # never tokenized the 3.8-million-character whole

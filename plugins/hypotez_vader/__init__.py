@@ -29,7 +29,7 @@ def register_sentiment_analyzers(register: Register) -> None:
     register(
         "vader",
         _build,
-        priority=50,
+        priority=80,
         available=_available,
         description="VADER compound score (English, social media)",
         install=INSTALL,

@@ -17,7 +17,7 @@ TEXTS = [
 def test_textblob_matches_the_raw_library(home: object) -> None:
     from textblob import TextBlob
 
-    with Session() as s:  # textblob is the default analyzer
+    with Session(sentiment="textblob") as s:
         results = s.analyze(TEXTS)
     assert [r.backend for r in results] == ["textblob"] * 4
     for text, result in zip(TEXTS, results, strict=True):

@@ -104,8 +104,8 @@ class LocalEngine(BatchEngine):
                     group.create_task(lane)
         finally:
             if pool is not None:
-                self.worker_pids = pool.pids
                 await pool.close()
+                self.worker_pids = pool.pids
 
     async def _feed(
         self, job: Job, queue: asyncio.Queue[list[Row] | None], size: int, lanes: int

@@ -492,6 +492,7 @@ async def _execute(
             "output": prepared.target.name,
             "state_dir": str(state.dir),
             "engine": prepared.engine_name,
+            "options": prepared.options,  # collect and status use them too (poll interval...)
             "status": "running",
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -647,7 +648,7 @@ async def _reopen(ctx: Any, record: Mapping[str, Any], spec: Mapping[str, Any]) 
         spec["column"],
         spec["id_column"],
         record.get("engine") or None,
-        None,
+        record.get("options") if isinstance(record.get("options"), dict) else None,
     )
 
 

@@ -237,9 +237,7 @@ class CsvSource(Source):
                         raise SourceError(
                             f"{self.describe()!r} is not valid CSV after row {number}: {exc}."
                         ) from None
-                    if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
-                        continue  # a blank line is not a row
-                    number += 1
+                    number += 1  # (csv skips blank lines itself: a row of "" is a row)
                     yield self._item(number, record, has_id)
 
     def _not_utf8(self, exc: UnicodeDecodeError) -> SourceError:

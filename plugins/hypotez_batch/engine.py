@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
+from hypotez import ConfigError
 from hypotez.batch import (
     BatchEngine,
     Job,
@@ -82,6 +83,7 @@ class LocalEngine(BatchEngine):
         backend = await task.backend(job.context)  # fails here, once, if it cannot be built
         network = native_async(backend, METHODS.get(task.capability, ""))
         workers = job.option("workers", None, _workers)
+        chosen = workers is not None
         if workers is None:
             workers = 1 if network else max(1, os.cpu_count() or 1)
         concurrency = job.option("concurrency", DEFAULT_CONCURRENCY, positive_int)
@@ -91,8 +93,15 @@ class LocalEngine(BatchEngine):
         extra = workers - 1 if job.pending > size * 2 else 0
         local_lanes = concurrency if network else 1
 
+        pool = None
+        if extra:
+            try:
+                pool = _Pool(job, extra)
+            except ConfigError:
+                if chosen:
+                    raise
+                extra = 0  # plugins a process cannot load (objects): this process alone
         queue: asyncio.Queue[list[Row] | None] = asyncio.Queue(maxsize=2 * (local_lanes + extra))
-        pool = _Pool(job, extra) if extra else None
         try:
             lanes = [self._local_lane(job, queue) for _ in range(local_lanes)]
             if pool is not None:

@@ -1,4 +1,5 @@
-"""``hypotez batch`` on the command line, and the ray engine on a real local Ray (2 CPUs)."""
+"""``hypotez batch`` on the command line, and the ray engine on a real local Ray (2 CPUs): the
+ray example of docs/batch.md is tested here."""
 
 from __future__ import annotations
 

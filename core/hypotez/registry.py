@@ -27,6 +27,7 @@ CAPABILITIES: dict[str, str] = {
     "storage": "register_storages",
     "vision": "register_vision_backends",
     "trainer": "register_trainers",
+    "batch": "register_batch_engines",
 }
 
 

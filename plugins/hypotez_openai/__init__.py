@@ -119,6 +119,27 @@ def register_trainers(register: Register) -> None:
     )
 
 
+def _batch_engine(context: Context) -> Any:
+    from hypotez_openai.batch import OpenAIBatchEngine
+    from hypotez_openai.client import Config
+
+    return OpenAIBatchEngine(
+        Config.from_settings(context.settings, "openai-batch"), context.settings
+    )
+
+
+@hookimpl
+def register_batch_engines(register: Register) -> None:
+    register(
+        "openai-batch",
+        _batch_engine,
+        priority=-10,  # half price but hours late: only when asked for (--engine openai-batch)
+        available=has_key,
+        description="OpenAI's Batch API: one request per row, half price, results within 24 h",
+        install=KEY_HINT,
+    )
+
+
 @hookimpl
 def register_sentiment_analyzers(register: Register) -> None:
     register(

@@ -132,10 +132,12 @@ class Context:
             raise PluginError(
                 f"Unknown capability {capability!r}: use one of {', '.join(CAPABILITIES)}."
             )
-        choice = self._choices[capability]
+        choice = self._choices.get(capability)
         if choice is not None:
             return choice
-        value = getattr(self.settings, capability)
+        # Capabilities without a core setting of their own (batch engines, say) fall back to
+        # the highest-priority available backend.
+        value = getattr(self.settings, capability, None)
         return value or None
 
     def _resolve(self, capability: str, name: str | None) -> tuple[str, str] | Any:

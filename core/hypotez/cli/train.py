@@ -270,27 +270,31 @@ def _parse_metadata(items: tuple[str, ...]) -> dict[str, str] | None:
 @click.option(
     "--learning-rate-multiplier",
     type=click.FloatRange(min=0, min_open=True),
-    help="Hosted trainers (openai): a multiplier of the service's learning rate.",
+    help="A multiplier of the service's own learning rate (hosted trainers).",
 )
 @click.option(
     "--learning-rate",
     type=click.FloatRange(min=0, min_open=True),
-    help="Local trainers: the learning rate itself (local default 0.001).",
+    help="The learning rate itself (trainers that run the training here) [default: the trainer's].",
 )
-@click.option("--rank", type=click.IntRange(min=1), help="LoRA rank (local default 16).")
+@click.option("--rank", type=click.IntRange(min=1), help="LoRA rank [default: the trainer's].")
 @click.option(
     "--alpha",
     type=click.IntRange(min=1),
-    help="LoRA alpha; updates scale by alpha/rank (local default 32).",
+    help="LoRA alpha; updates scale by alpha/rank [default: the trainer's].",
 )
 @click.option(
     "--time-budget",
     type=click.FloatRange(min=0, min_open=True),
-    help="Stop training after this many seconds and keep the adapter so far (local).",
+    help="Stop training after this many seconds and keep what was trained so far.",
 )
-@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps (local).")
 @click.option(
-    "--threads", type=click.IntRange(min=1), help="CPU threads for training (local default 2)."
+    "--max-steps", type=click.IntRange(min=1), help="Stop after this many training steps."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads for training [default: the trainer's].",
 )
 @click.option("--wait/--no-wait", "wait_", default=False, help="Follow the job until it ends.")
 @click.option(
@@ -319,8 +323,9 @@ def submit(
 ) -> None:
     """Validate SOURCES, upload them and start a fine-tuning job.
 
-    Options a trainer does not take are refused by it (the training options are the local
-    trainer's; --learning-rate-multiplier is a hosted trainer's).
+    Options a trainer does not take are refused by it: --rank, --alpha, --learning-rate,
+    --time-budget, --max-steps and --threads are for trainers that train here (LoRA), and
+    --learning-rate-multiplier for hosted ones.
     """
     from hypotez import finetune
 
@@ -515,9 +520,12 @@ class _StatusLine:
 
     def __call__(self, job: JobRecord, new_events: list[dict[str, Any]]) -> None:
         step, total = job.meta.get("step"), job.meta.get("total_steps")
-        if isinstance(step, int) and isinstance(total, int) and total > 0:
-            # A trainer that reports its steps (the local one): a bar of training progress.
-            done = 10 if job.status == "succeeded" else min(10, step * 10 // total)
+        if "total_steps" in job.meta:
+            # A trainer that reports its steps in meta: a bar of training progress (empty
+            # until it knows how many steps there will be).
+            known = isinstance(step, int) and isinstance(total, int) and total > 0
+            done = 10 if job.status == "succeeded" else (step * 10 // total if known else 0)
+            done = min(done, 10)
             bar = "#" * done + "-" * (10 - done)
         else:
             at = STEPS.index(job.status) + 1 if job.status in STEPS else 0
@@ -538,8 +546,8 @@ class _StatusLine:
 def _wait(s: Any, job_id: str, *, interval: float | None, timeout: float | None) -> JobRecord:
     from hypotez import finetune
 
-    # A trainer may say how often polling suits it (a local job: a file read every few
-    # seconds, no backoff); a remote one is polled from 5 s, backing off to 60 s.
+    # A trainer may say how often polling suits it (poll_interval: a job on this machine is a
+    # file read, polled steadily); others are polled from 5 s, backing off to 60 s.
     steady = getattr(s.trainer, "poll_interval", None)
     if interval is None:
         interval = float(steady) if steady else 5.0

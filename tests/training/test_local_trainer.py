@@ -406,7 +406,7 @@ def test_local_fine_tuning_end_to_end(home: Path, jobs: None) -> None:
     """Stored dialogues (liked replies teach a made-up fact, disliked ones a wrong answer) ->
     prepared and validated with SmolLM2's tokenizer -> a LoRA job -> local:zorbia, which
     answers phrasings it never saw with the fact through hypotez.Session, while the base does
-    not."""
+    not. It is the Python example of docs/backends/lora.md, checked."""
     from hypotez_lora.base import sha256_file, smollm2_path
 
     smollm2 = smollm2_path()

@@ -17,13 +17,15 @@ from typing import Any
 HERE = Path(__file__).parent
 
 
-def hypotez(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def hypotez(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("hypotez") or str(Path(sys.executable).with_name("hypotez"))
     return subprocess.run(
         [exe, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **(env or {})},
         timeout=timeout,
     )
 

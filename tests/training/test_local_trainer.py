@@ -277,16 +277,42 @@ def test_validation_counts_with_the_base_tokenizer_and_context(
 # -- local:NAME through the llamacpp backend ---------------------------------------------------
 
 
-@pytest.fixture
-def finished(home: Path, tmp_path: Path, tiny_base: Path, jobs: None) -> Path:
-    """A succeeded job on a private copy of the tiny base: its job folder."""
-    base = tmp_path / "base.gguf"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path, base_cache: Path) -> Path:
+    """One succeeded job on a private copy of the tiny base, shared by the tests below (each
+    damages it and gets it back intact): its job folder, with pristine copies beside it."""
+    work = tmp_path_factory.mktemp("trained")
+    base = work / "base.gguf"
     base.write_bytes(tiny_base.read_bytes())
-    job_id = submit(
-        str(write_jsonl(tmp_path / "fact.jsonl")),
-        "--model", str(base), "--suffix", "zorbia", "--max-steps", "2", "--wait",
+    env = {
+        "HYPOTEZ_HOME": str(work / "home"),
+        "HYPOTEZ_LORA_JOBS_DIR": str(work / "jobs"),
+        "HYPOTEZ_LORA_CACHE_DIR": str(base_cache),
+        "HYPOTEZ_LORA_THREADS": "1",
+    }
+    result = run(
+        "train", "submit", "--trainer", "local", str(write_jsonl(work / "fact.jsonl")),
+        "--model", str(base), "--suffix", "zorbia", "--max-steps", "2", "--wait", env=env,
     )  # fmt: skip
-    return home / "lora" / "jobs" / job_id
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = work / "jobs" / result.stdout.split()[0]
+    (work / "adapter.pristine").write_bytes((folder / "adapter.gguf").read_bytes())
+    (work / "base.pristine").write_bytes(base.read_bytes())
+    return folder
+
+
+@pytest.fixture
+def finished(trained: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared succeeded job, intact, as this test's local jobs."""
+    work = trained.parents[1]
+    base = work / "base.gguf"
+    for target, pristine in (
+        (trained / "adapter.gguf", "adapter.pristine"),
+        (base, "base.pristine"),
+    ):
+        target.write_bytes((work / pristine).read_bytes())
+    monkeypatch.setenv("HYPOTEZ_LORA_JOBS_DIR", str(trained.parent))
+    return trained
 
 
 def test_a_fine_tuned_model_answers_through_session(finished: Path) -> None:
@@ -323,7 +349,7 @@ def test_a_bad_adapter_is_refused_before_llama_cpp_loads_it(
 def test_a_changed_base_model_is_refused(finished: Path, tmp_path: Path) -> None:
     from llamacpp.tiny_gguf import write_tiny_gguf
 
-    write_tiny_gguf(tmp_path / "base.gguf", seed=1)  # same shapes, other weights
+    write_tiny_gguf(finished.parents[1] / "base.gguf", seed=1)  # same shapes, other weights
     result = ask_in_child("local:zorbia", ["hi"])
     assert result.get("error") == "BaseModelError", result
     assert "has changed since job" in result["message"]

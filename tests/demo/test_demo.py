@@ -61,6 +61,17 @@ def test_demo_runs_every_step_on_the_offline_backends(home: Path, tiny_model: Pa
     assert "hypotez train submit" in out and "hypotez demo --train" in out
 
 
+def test_demo_without_a_trainer_still_checks_the_format(home: Path, tiny_model: Path) -> None:
+    """A fresh `pip install '.[all]'` has no trainer without a key (torch is not in it)."""
+    result = run_demo(
+        env={"HYPOTEZ_LLAMACPP_MODEL_PATH": str(tiny_model), "HYPOTEZ_DISABLE_PLUGINS": "lora"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wrote 2 example(s)" in result.stdout and "(format checks only)" in result.stdout
+    assert "no trainer can check it here: No trainer backend is available" in result.stdout
+    assert "hypotez demo --train" in result.stdout
+
+
 def test_demo_train_runs_the_whole_fine_tuning_loop(home: Path, tiny_model: Path) -> None:
     """Stored dialogues -> validated data -> a local job -> an answer from local:NAME. On the
     tiny random-weight model the answer is gibberish: the real model learning the fact is

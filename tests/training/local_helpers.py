@@ -31,7 +31,8 @@ def hypotez(
 
 
 def ask_in_child(model: str, questions: list[str], timeout: float = 300) -> dict[str, Any]:
-    """Ask ``questions`` through ``hypotez.Session(model=model)`` in a child process.
+    """Ask ``questions`` through ``hypotez.Session(model=model)`` in a child process, each in
+    a new conversation (no question sees another's answer).
 
     Returns ``{"answers": [...]}`` or ``{"error": "ClassName", "message": "..."}``; a crash
     (the child killed by a signal) fails with its output.
@@ -40,8 +41,11 @@ def ask_in_child(model: str, questions: list[str], timeout: float = 300) -> dict
         "import json, sys, hypotez\n"
         "model, questions = sys.argv[1], json.loads(sys.argv[2])\n"
         "try:\n"
-        "    with hypotez.Session(sentiment=False, chat='llamacpp', model=model) as s:\n"
-        "        answers = [s.ask(q, temperature=0, max_tokens=24).text for q in questions]\n"
+        "    answers = []\n"
+        "    with hypotez.Context(chat='llamacpp') as context:  # one model load for all\n"
+        "        for q in questions:\n"
+        "            with hypotez.Session(context=context, sentiment=False, model=model) as s:\n"
+        "                answers.append(s.ask(q, temperature=0, max_tokens=24).text)\n"
         "    print(json.dumps({'answers': answers}))\n"
         "except hypotez.HypotezError as exc:\n"
         "    print(json.dumps({'error': type(exc).__name__, 'message': str(exc)}))\n"

@@ -157,10 +157,11 @@ def _training_file(s: Session) -> None:
     unavailable = ""
     try:
         trainer = s.trainer
+        report = validation.validate(data, trainer=trainer)
     except ConfigError as exc:
-        trainer = None  # no trainer available: the format is still checked
-        unavailable = str(exc)
-    report = validation.validate(data, trainer=trainer)
+        # No trainer available, or its model is not installed: the format is still checked.
+        trainer, unavailable = None, str(exc)
+        report = validation.validate(data)
     path = s.settings.home / "training" / f"{s.dialogue_id}.jsonl"
     atomic_write_bytes(path, datasets.to_jsonl(data.examples()))
     click.echo(f"   wrote {len(data.records)} example(s) to {path}")
@@ -173,7 +174,7 @@ def _training_file(s: Session) -> None:
             f"examples, say), then run `hypotez train submit {path}`"
         )
     if trainer is None:
-        click.echo(f"   no trainer is available: {unavailable}")
+        click.echo(f"   no trainer can check it here: {unavailable}")
     click.echo(
         "   the whole fine-tuning loop (dialogues -> a trained model -> its answer), offline "
         "with no API key: hypotez demo --train"

@@ -274,6 +274,15 @@ def test_validation_counts_with_the_base_tokenizer_and_context(
     assert "over the 2,048 token limit" in too_long.report.render()
 
 
+def test_a_base_named_by_the_chat_backend(monkeypatch: pytest.MonkeyPatch, tiny_base: Path) -> None:
+    """A model the llamacpp backend knows by name (the bundled one, or its model_path) is
+    trained from the file that backend would run."""
+    monkeypatch.setenv("HYPOTEZ_LLAMACPP_MODEL_PATH", str(tiny_base))
+    with hypotez.Session(sentiment=False, trainer="local") as s:
+        assert s.trainer.resolve_model("tiny-llama") == tiny_base
+        assert s.trainer.limits("tiny-llama").max_tokens_per_example == 2048
+
+
 # -- local:NAME through the llamacpp backend ---------------------------------------------------
 
 

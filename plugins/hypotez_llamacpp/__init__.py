@@ -31,7 +31,8 @@ def _available(settings: Any) -> bool:
 def _factory(context: Context) -> Any:
     from hypotez_llamacpp.chat import from_settings
 
-    return from_settings(context.settings)
+    # The context lets the backend run fine-tuned models (TRAINER:NAME) of the context's trainers.
+    return from_settings(context.settings, context=context)
 
 
 @hookimpl

@@ -18,6 +18,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -110,10 +111,15 @@ class LlamaCppChat(ChatBackend):
 
     name = "llamacpp"
 
-    def __init__(self, config: LlamaCppConfig, *, parts: Sequence[Part] | None = None) -> None:
-        """``parts`` replaces the installed part packages of the bundled model (for tests)."""
+    def __init__(
+        self, config: LlamaCppConfig, *, parts: Sequence[Part] | None = None, context: Any = None
+    ) -> None:
+        """``parts`` replaces the installed part packages of the bundled model (for tests);
+        ``context`` (a :class:`hypotez.Context`) lets requests name fine-tuned models
+        ``TRAINER:NAME`` of its trainers (see :mod:`hypotez_llamacpp.model`)."""
         self.config = config
         self._parts = parts
+        self._context = context
         self._lock = _ModelLock()
         self._loaded: _Loaded | None = None
         self._resolved: dict[str | None, models.LocalModel] = {}
@@ -121,13 +127,30 @@ class LlamaCppChat(ChatBackend):
     # -- model ---------------------------------------------------------------------------
     def _resolve(self, name: str | None) -> models.LocalModel:
         if name not in self._resolved:
+            # A fine-tuned model is validated by its trainer each time it is (re)loaded, so it
+            # is not remembered here: its files could change between two loads.
+            tuned = models.resolve_fine_tuned(self._context, name) if name else None
+            if tuned is not None:
+                return tuned
             self._resolved[name] = models.resolve(self.config, name, self._parts)
         return self._resolved[name]
 
     def _ensure(self, name: str | None) -> _Loaded:
         """The loaded model for ``name``; swaps models if another one was loaded. Lock held."""
+        loaded = self._loaded
+        if (
+            loaded is not None
+            and name
+            and loaded.model.adapter is not None
+            and loaded.model.id == name
+        ):
+            return loaded  # the fine-tuned model in memory (validated when it was loaded)
         local = self._resolve(name)
-        if self._loaded is not None and self._loaded.model.path == local.path:
+        if (
+            self._loaded is not None
+            and self._loaded.model.path == local.path
+            and self._loaded.model.adapter == local.adapter
+        ):
             return self._loaded
         if self._loaded is not None:
             self._loaded.llm.close()
@@ -156,7 +179,16 @@ class LlamaCppChat(ChatBackend):
             return self._ensure(model).model
 
     def list_models(self) -> list[ModelInfo]:
-        return models.available_models(self.config, self._parts)
+        """The local GGUF models, then the fine-tuned ones (``local:NAME``) of the trainers
+        named by the ``trainers`` option."""
+        found = models.available_models(self.config, self._parts)
+        return found + models.fine_tuned_models(self._context, self.config.trainers)
+
+    def model_file(self, name: str | None = None) -> Path:
+        """The GGUF file ``name`` resolves to (None: the default model), for tools that need
+        the file itself, such as a trainer fine-tuning it. Assembles the bundled model if
+        needed; a fine-tuned name gives its base model's file."""
+        return self._resolve(name).path
 
     def close(self) -> None:
         with self._lock.hold():
@@ -239,7 +271,7 @@ class LlamaCppChat(ChatBackend):
         yield ReplyChunk("", reply)
 
 
-def from_settings(settings: Any) -> LlamaCppChat:
+def from_settings(settings: Any, *, context: Any = None) -> LlamaCppChat:
     """The registered factory: options from settings; the model loads on the first request."""
     import importlib.util
 
@@ -254,7 +286,7 @@ def from_settings(settings: Any) -> LlamaCppChat:
                 "the folder holding part01.bin ... part22.bin, or unset it to use the packages."
             )
         parts = parts_from_folder(config.parts_dir)
-    return LlamaCppChat(config, parts=parts)
+    return LlamaCppChat(config, parts=parts, context=context)
 
 
 # -- helpers (the lock is held by the caller) -------------------------------------------------
@@ -288,6 +320,10 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
     }
     if config.seed is not None:
         kwargs["seed"] = config.seed
+    if local.adapter is not None:
+        # Validated by the trainer that made it (models.resolve_fine_tuned): llama-cpp-python
+        # does not notice a failed adapter load and its first generation then crashes.
+        kwargs["lora_path"] = str(local.adapter)
     if config.chat_format:
         _check_chat_format(config.chat_format)
         kwargs["chat_format"] = config.chat_format
@@ -302,6 +338,11 @@ def _load(local: models.LocalModel, config: LlamaCppConfig) -> _Loaded:
                 f"llama.cpp loaded {str(local.path)!r} but could not create a context window "
                 f"of {window} tokens ({exc}); that is usually not enough memory for it. Lower "
                 "n_ctx with HYPOTEZ_LLAMACPP_N_CTX or [plugins.llamacpp] n_ctx (default 4096)."
+            ) from exc
+        if local.adapter is not None:
+            raise ConfigError(
+                f"llama.cpp could not load {local.id!r} (base {str(local.path)!r}, adapter "
+                f"{str(local.adapter)!r}): {exc}. Check both files, or train the model again."
             ) from exc
         raise ConfigError(
             f"llama.cpp could not load the model {str(local.path)!r} ({local.source}): {exc}. "

@@ -48,6 +48,11 @@ def _non_negative_float(value: Any) -> float:
     return number
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
 def _path(value: Any) -> Path:
     return Path(str(value)).expanduser()
 
@@ -71,6 +76,9 @@ class LlamaCppConfig:
     #: llama.cpp's "extra buffer types" (repacked weights, AMX tiles). ``None``: on, except in a
     #: build with AMX kernels, where they are off (see :func:`hypotez_llamacpp.chat._load`).
     extra_buffers: bool | None = None
+    #: Trainers whose fine-tuned models (``TRAINER:NAME``) the model list shows. Any registered
+    #: trainer's model can be named in a request; these are the ones listed.
+    trainers: tuple[str, ...] = ("local",)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppConfig:
@@ -101,4 +109,5 @@ class LlamaCppConfig:
             chat_format=opt("chat_format", None, str),
             parts_dir=opt("parts_dir", None, _path),
             extra_buffers=opt("extra_buffers", None, as_bool),
+            trainers=opt("trainers", ("local",), _names),
         )

@@ -8,16 +8,26 @@ Resolution order for the default model (nothing is ever downloaded):
 3. a :class:`hypotez.ConfigError` that says how to get a model.
 
 A request may also name a model (``ChatOptions.model``): any id that :func:`available_models`
-lists, or the path of a GGUF file.
+lists, the path of a GGUF file, or a fine-tuned model ``TRAINER:NAME`` (``local:zorbia``).
+
+Fine-tuned models: a name ``TRAINER:NAME`` whose ``TRAINER`` is a registered trainer is asked of
+that trainer through the context, by a duck-typed method (plugins never import each other):
+``trainer.fine_tuned_model(name)`` returns an object with ``id``, ``base`` (a GGUF path) and
+``adapter`` (a GGUF LoRA adapter path), **already validated** by the trainer that made it
+(llama-cpp-python 0.3.36 does not notice a failed adapter load, and then crashes), or raises a
+:class:`hypotez.HypotezError` saying what is wrong. ``trainer.fine_tuned_models()`` lists them
+(without validating) for :func:`available_models`; the trainers asked are those of the option
+``trainers`` (default ``local``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
-from hypotez import ConfigError, ModelInfo, NotFoundError
+from hypotez import ConfigError, InputError, ModelInfo, NotFoundError
 from hypotez_llamacpp import bundle
 from hypotez_llamacpp.config import LlamaCppConfig
 
@@ -31,9 +41,11 @@ class LocalModel:
 
     id: str
     path: Path
-    source: str  # "path", "bundled" or "cache"
+    source: str  # "path", "bundled", "cache" or "fine-tuned"
     #: Seconds spent assembling the bundled model for this resolution (0.0 if it was cached).
     assembly_seconds: float = 0.0
+    #: A LoRA adapter applied to ``path`` (a fine-tuned model), validated by its trainer.
+    adapter: Path | None = None
 
 
 def check_gguf(path: Path, what: str) -> Path:
@@ -151,3 +163,65 @@ def available_models(
                 ModelInfo(model_id_for(path), BACKEND, "local", f"GGUF file {path}"),
             )
     return list(out.values())
+
+
+# -- fine-tuned models (base + adapter, from the trainer that made them) ---------------------
+
+
+def fine_tuned_trainer(context: Any, name: str | None) -> Any:
+    """The trainer that owns the model name ``TRAINER:NAME``, or None when ``name`` is not
+    such a name (no context, no prefix, or no trainer registered under the prefix)."""
+    if context is None or not name or ":" not in name:
+        return None
+    prefix, _, rest = name.partition(":")
+    if not prefix or not rest or prefix not in context.registry.registrations("trainer"):
+        return None
+    return context.get("trainer", prefix)
+
+
+def resolve_fine_tuned(context: Any, name: str) -> LocalModel | None:
+    """The base + adapter of the fine-tuned model ``name`` (validated by its trainer), or None
+    when ``name`` is not a fine-tuned model name."""
+    trainer = fine_tuned_trainer(context, name)
+    if trainer is None:
+        return None
+    lookup = getattr(trainer, "fine_tuned_model", None)
+    if lookup is None:
+        raise InputError(
+            f"The {trainer.name!r} trainer's models (such as {name!r}) do not run on llama.cpp: "
+            "use them with that trainer's own chat backend (--chat)."
+        )
+    found = lookup(name)
+    base = check_gguf(Path(found.base), f"The base model of {name!r}")
+    adapter = check_gguf(Path(found.adapter), f"The LoRA adapter of {name!r}")
+    return LocalModel(str(found.id), base, "fine-tuned", adapter=adapter)
+
+
+def fine_tuned_models(context: Any, trainers: Sequence[str]) -> list[ModelInfo]:
+    """The fine-tuned models of the ``trainers`` that are installed and can list them."""
+    if context is None:
+        return []
+    registered = context.registry.registrations("trainer")
+    out = []
+    for name in trainers:
+        if name not in registered:
+            continue
+        lister = getattr(context.get("trainer", name), "fine_tuned_models", None)
+        for model in lister() if lister is not None else []:
+            about = f": {model.description}" if getattr(model, "description", "") else ""
+            out.append(
+                ModelInfo(
+                    str(model.id),
+                    BACKEND,
+                    name,
+                    f"LoRA adapter {model.adapter} on {model.base}{about}",
+                )
+            )
+    return out
+
+
+def model_file(
+    config: LlamaCppConfig, name: str | None, parts: Sequence[bundle.Part] | None = None
+) -> Path:
+    """The GGUF file a model name resolves to (assembling the bundled model if needed)."""
+    return resolve(config, name, parts).path

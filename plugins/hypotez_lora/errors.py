@@ -1,8 +1,7 @@
 """The errors of the local LoRA trainer.
 
 They subclass hypotez's public error classes so that callers catching ``hypotez.InputError`` or
-``hypotez.ConfigError`` see them too. They live here until the core's new trainer protocol
-says where trainer errors belong.
+``hypotez.ConfigError`` see them too.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from hypotez import ConfigError, HypotezError, InputError, MissingDependencyErro
 
 #: What to install for the trainer's own libraries (torch, transformers, peft, gguf...).
 EXTRA = "lora"
+INSTALL = f"pip install 'hypotez[{EXTRA}]'"
 
 
 class InvalidAdapterError(InputError):
@@ -35,4 +35,4 @@ class JobError(InputError):
 
 def missing(module: str) -> MissingDependencyError:
     """The error for a missing ML library: it names the extra that brings it."""
-    return MissingDependencyError("local LoRA trainer", module, EXTRA)
+    return MissingDependencyError("local", module, INSTALL)

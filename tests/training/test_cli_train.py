@@ -138,8 +138,14 @@ def test_submit_with_wait_and_dialogues(aimock_env: Aimock, tmp_path: Path, home
     )
 
 
-def test_no_key_says_how_to_configure(tmp_path: Path) -> None:
+def test_no_key_says_how_to_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_jsonl(tmp_path / "ok.jsonl", good_examples(10))
+    result = run("submit", "--trainer", "openai", str(path))
+    assert result.returncode == 1
+    assert "OPENAI_API_KEY" in result.stderr.decode()
+    # Without a key the default trainer is the offline one, when it is installed; without
+    # that too, the error says how to configure the hosted one.
+    monkeypatch.setenv("HYPOTEZ_DISABLE_PLUGINS", "lora")
     result = run("submit", str(path))
     assert result.returncode == 1
     assert "OPENAI_API_KEY" in result.stderr.decode()

@@ -266,15 +266,41 @@ def _parse_metadata(items: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--suffix", help="Up to 64 characters added to the fine-tuned model's name.")
 @click.option("--seed", type=int, help="Seed for reproducible training.")
 @click.option("--metadata", multiple=True, help="KEY=VALUE attached to the job (repeatable).")
-@click.option("--batch-size", type=click.IntRange(1, 256))
-@click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True))
+@click.option("--batch-size", type=click.IntRange(1, 256), help="Examples per training step.")
+@click.option(
+    "--learning-rate-multiplier",
+    type=click.FloatRange(min=0, min_open=True),
+    help="A multiplier of the service's own learning rate (hosted trainers).",
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="The learning rate itself (trainers that run the training here) [default: the trainer's].",
+)
+@click.option("--rank", type=click.IntRange(min=1), help="LoRA rank [default: the trainer's].")
+@click.option(
+    "--alpha",
+    type=click.IntRange(min=1),
+    help="LoRA alpha; updates scale by alpha/rank [default: the trainer's].",
+)
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop training after this many seconds and keep what was trained so far.",
+)
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), help="Stop after this many training steps."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads for training [default: the trainer's].",
+)
 @click.option("--wait/--no-wait", "wait_", default=False, help="Follow the job until it ends.")
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="With --wait: first pause between polls, in seconds.",
+    help="With --wait: first pause between polls, in seconds [default: the trainer's, else 5].",
 )
 def submit(
     as_json: bool,
@@ -285,11 +311,22 @@ def submit(
     metadata: tuple[str, ...],
     batch_size: int | None,
     learning_rate_multiplier: float | None,
+    learning_rate: float | None,
+    rank: int | None,
+    alpha: int | None,
+    time_budget: float | None,
+    max_steps: int | None,
+    threads: int | None,
     wait_: bool,
-    interval: float,
+    interval: float | None,
     **kwargs: Any,
 ) -> None:
-    """Validate SOURCES, upload them and start a fine-tuning job."""
+    """Validate SOURCES, upload them and start a fine-tuning job.
+
+    Options a trainer does not take are refused by it: --rank, --alpha, --learning-rate,
+    --time-budget, --max-steps and --threads are for trainers that train here (LoRA), and
+    --learning-rate-multiplier for hosted ones.
+    """
     from hypotez import finetune
 
     meta = _parse_metadata(metadata)
@@ -316,6 +353,12 @@ def submit(
             for k, v in {
                 "batch_size": batch_size,
                 "learning_rate_multiplier": learning_rate_multiplier,
+                "learning_rate": learning_rate,
+                "rank": rank,
+                "alpha": alpha,
+                "time_budget": time_budget,
+                "max_steps": max_steps,
+                "threads": threads,
             }.items()
             if v is not None
         }
@@ -327,15 +370,19 @@ def submit(
             suffix=suffix,
             seed=seed,
             metadata=meta,
+            epochs=kwargs["epochs"],
             **options,
         )
         click.echo(
-            f"Started job {record.id} ({record.status}) on {record.model}; training file {record.training_file}.",
+            f"Started job {record.id} ({record.status}) on {record.model} with the "
+            f"{s.trainer.name!r} trainer; training file {record.training_file}.",
             err=True,
         )
         click.echo(record.id)
         if wait_:
             _wait(s, record.id, interval=interval, timeout=None)
+        else:
+            click.echo(f"Follow it with: hypotez train wait {record.id}", err=True)
 
 
 def _record_line(job: JobRecord) -> str:
@@ -349,9 +396,33 @@ def _show_record(job: JobRecord, as_json: bool) -> None:
         echo_json(job.to_dict())
         return
     click.echo(_record_line(job))
+    if job.fine_tuned_model:
+        click.echo(f"  fine-tuned model: {job.fine_tuned_model}")
+    progress = _progress(job)
+    if progress and job.status not in ("succeeded",):
+        click.echo(f"  progress: {progress}")
     for key in ("error", "trained_tokens", "estimated_cost_usd", "finished"):
         if key in job.meta:
             click.echo(f"  {key}: {job.meta[key]}")
+    training = job.meta.get("training")
+    if isinstance(training, dict) and training.get("steps"):
+        peak = job.meta.get("peak_rss_bytes") or training.get("peak_rss_bytes")
+        click.echo(
+            f"  training: {training['steps']} steps in {training.get('seconds')} s, loss "
+            f"{training.get('first_loss', 0):.4f} -> {training.get('final_loss', 0):.4f}"
+            + (f", peak memory {peak / 1024**3:.2f} GiB" if peak else "")
+        )
+    if job.fine_tuned_model and job.status == "succeeded":
+        click.echo(f'  use it: hypotez ask --model {job.fine_tuned_model} "..."')
+
+
+def _progress(job: JobRecord) -> str:
+    """``step 3/12, loss 1.2345`` when the trainer reports steps in ``meta``, else ""."""
+    step, total = job.meta.get("step"), job.meta.get("total_steps")
+    if not isinstance(step, int) or not isinstance(total, int) or total <= 0:
+        return ""
+    loss = job.meta.get("loss")
+    return f"step {step}/{total}" + (f", loss {loss:.4f}" if isinstance(loss, float) else "")
 
 
 def job_session(job_id: str, trainer_name: str | None) -> Any:
@@ -448,8 +519,17 @@ class _StatusLine:
         self.last = ""
 
     def __call__(self, job: JobRecord, new_events: list[dict[str, Any]]) -> None:
-        step = STEPS.index(job.status) + 1 if job.status in STEPS else 0
-        bar = "#" * step + "-" * (len(STEPS) - step)
+        step, total = job.meta.get("step"), job.meta.get("total_steps")
+        if "total_steps" in job.meta:
+            # A trainer that reports its steps in meta: a bar of training progress (empty
+            # until it knows how many steps there will be).
+            known = isinstance(step, int) and isinstance(total, int) and total > 0
+            done = 10 if job.status == "succeeded" else (step * 10 // total if known else 0)
+            done = min(done, 10)
+            bar = "#" * done + "-" * (10 - done)
+        else:
+            at = STEPS.index(job.status) + 1 if job.status in STEPS else 0
+            bar = "#" * at + "-" * (len(STEPS) - at)
         message = new_events[-1]["message"] if new_events else ""
         line = f"[{bar}] {job.status:<16} {time.monotonic() - self.started:5.0f}s  {message}"[:120]
         if self.tty:
@@ -463,13 +543,24 @@ class _StatusLine:
             click.echo(err=True)
 
 
-def _wait(s: Any, job_id: str, *, interval: float, timeout: float | None) -> JobRecord:
+def _wait(s: Any, job_id: str, *, interval: float | None, timeout: float | None) -> JobRecord:
     from hypotez import finetune
 
+    # A trainer may say how often polling suits it (poll_interval: a job on this machine is a
+    # file read, polled steadily); others are polled from 5 s, backing off to 60 s.
+    steady = getattr(s.trainer, "poll_interval", None)
+    if interval is None:
+        interval = float(steady) if steady else 5.0
     show = _StatusLine()
     try:
         job = finetune.wait(
-            s, job_id, interval=interval, timeout=timeout, on_update=show, with_events=True
+            s,
+            job_id,
+            interval=interval,
+            max_interval=interval if steady else max(interval, 60.0),
+            timeout=timeout,
+            on_update=show,
+            with_events=True,
         )
     finally:
         show.done()
@@ -484,9 +575,8 @@ def _wait(s: Any, job_id: str, *, interval: float, timeout: float | None) -> Job
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="First pause between polls, in seconds (it grows while nothing changes).",
+    help="First pause between polls, in seconds (for a remote trainer it grows while nothing "
+    "changes) [default: the trainer's, else 5].",
 )
 @click.option(
     "--timeout",
@@ -494,7 +584,9 @@ def _wait(s: Any, job_id: str, *, interval: float, timeout: float | None) -> Job
     help="Give up after this many seconds (the job keeps running).",
 )
 @_trainer_option
-def wait_cmd(job_id: str, interval: float, timeout: float | None, trainer_name: str | None) -> None:
+def wait_cmd(
+    job_id: str, interval: float | None, timeout: float | None, trainer_name: str | None
+) -> None:
     """Follow a job until it succeeds, fails or is cancelled (exit 1 unless it succeeded)."""
     with job_session(job_id, trainer_name) as s:
         _wait(s, job_id, interval=interval, timeout=timeout)

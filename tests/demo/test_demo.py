@@ -38,7 +38,7 @@ def test_demo_runs_every_step_on_the_offline_backends(home: Path, tiny_model: Pa
     out = result.stdout
     assert "chat backend: llamacpp" in out
     assert "you: Hello, how are you?" in out
-    assert out.count("sentiment: ") == 2 and "textblob)" in out
+    assert out.count("sentiment: ") == 2 and "e5)" in out  # the default analyzer (issue 15)
     assert "An ImageNet classifier sees:" in out and "chelsea.jpg" in out
 
     # The dialogue really is stored, with the sentiment of each turn.

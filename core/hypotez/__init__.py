@@ -38,6 +38,10 @@ _EXPORTS: dict[str, str] = {
     "texts_of": "hypotez.protocols",
     # data
     "Message": "hypotez.models",
+    "ToolCall": "hypotez.models",
+    "ToolSpec": "hypotez.models",
+    "ToolResult": "hypotez.models",
+    "Tool": "hypotez.tools",
     "ChatOptions": "hypotez.models",
     "Reply": "hypotez.models",
     "ReplyChunk": "hypotez.models",
@@ -71,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "BackendTimeoutError": "hypotez.errors",
     "BackendConnectionError": "hypotez.errors",
     "ContextLengthError": "hypotez.errors",
+    "InvalidRequestError": "hypotez.errors",
     "StorageError": "hypotez.errors",
     "DialogueNotFoundError": "hypotez.errors",
     "CorruptDataError": "hypotez.errors",
@@ -109,6 +114,7 @@ if TYPE_CHECKING:
         DialogueNotFoundError,
         HypotezError,
         InputError,
+        InvalidRequestError,
         MissingDependencyError,
         NotFoundError,
         PluginError,
@@ -133,6 +139,9 @@ if TYPE_CHECKING:
         Reply,
         ReplyChunk,
         Sentiment,
+        ToolCall,
+        ToolResult,
+        ToolSpec,
         TrainingExample,
         TrainingLimits,
         Turn,
@@ -151,3 +160,4 @@ if TYPE_CHECKING:
     from hypotez.registry import Register
     from hypotez.session import AsyncSession, Session
     from hypotez.settings import Settings
+    from hypotez.tools import Tool

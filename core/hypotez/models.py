@@ -538,6 +538,16 @@ class Turn:
         )
 
 
+def tools_of(turns: Iterable[Turn]) -> tuple[ToolSpec, ...]:
+    """The tools offered in ``turns`` (by the asks whose user turns carry them), one per name,
+    the latest spec of a name winning, in the order they were first offered."""
+    found: dict[str, ToolSpec] = {}
+    for turn in turns:
+        for spec in turn.tools:
+            found[spec.name] = spec
+    return tuple(found.values())
+
+
 @frozen
 class DialogueInfo:
     """A dialogue's header: everything but its turns."""
@@ -632,7 +642,7 @@ class TrainingExample:
     tools: tuple[ToolSpec, ...] = field(converter=_tool_specs, factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"messages": [_example_message(m) for m in self.messages]}
+        out: dict[str, Any] = {"messages": [example_message(m) for m in self.messages]}
         if self.tools:
             out["tools"] = [t.to_dict() for t in self.tools]
         return out
@@ -642,12 +652,14 @@ class TrainingExample:
         return cls(messages_from(data["messages"]), data.get("tools") or ())
 
 
-def _example_message(message: Message) -> dict[str, Any]:
-    """A message as fine-tuning files hold it: an assistant message that only calls tools has
-    no ``content`` key."""
+def example_message(message: Message) -> dict[str, Any]:
+    """A message as chat fine-tuning files hold it: an assistant message that only calls
+    tools has no ``content`` key, and a tool result answers by ``tool_call_id`` alone."""
     out = message.to_dict()
     if message.tool_calls and not message.content:
         del out["content"]
+    if message.role == "tool":
+        out.pop("name", None)
     return out
 
 

@@ -257,3 +257,62 @@ def test_the_bundled_model_calls_a_tool_through_its_own_template(
     assert json.loads(reply.tool_results[0].call.arguments) == {"city": "Paris"}
     assert "21" in reply.text or "sunny" in reply.text.lower()
     assert turns[0].role == "user" and turns[-1].role == "assistant"
+
+
+def test_the_cli_runs_a_tool_with_the_local_model(home: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    (tmp_path / "mytools.py").write_text(
+        "def get_weather(city: str) -> str:\n"
+        '    """The current weather in a city."""\n'
+        '    return f"sunny, 21 degrees in {city}"\n',
+        encoding="utf-8",
+    )
+    exe = shutil.which("hypotez") or str(Path(sys.executable).with_name("hypotez"))
+    env = {
+        **os.environ,
+        "HYPOTEZ_HOME": str(home),
+        "HYPOTEZ_CHAT": "llamacpp",
+        "HYPOTEZ_SENTIMENT": "keywords",
+        "HYPOTEZ_LLAMACPP_MODEL_PATH": str(model_path()),
+        "HYPOTEZ_LLAMACPP_N_CTX": "2048",
+    }
+    result = subprocess.run(
+        [
+            exe,
+            "ask",
+            "--tool",
+            "mytools:get_weather",
+            "--tool-choice",
+            "get_weather",
+            "--max-tool-rounds",
+            "1",
+            "--max-tokens",
+            "40",
+            "--temperature",
+            "0",
+            "What is the weather in Paris?",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[tool] get_weather(city=" in result.stderr
+    assert "[tool] get_weather -> sunny, 21 degrees in " in result.stderr
+    assert result.stdout.strip() and "<tool_call>" not in result.stdout
+    dialogue_id = result.stderr.rsplit("dialogue: ", 1)[1].split("]")[0]
+    shown = subprocess.run(
+        [exe, "dialogues", "show", dialogue_id], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert [line.split(" ", 1)[0] for line in shown.stdout.splitlines()] == [
+        "user:",
+        "assistant",
+        "tool",
+        "assistant:",
+    ]

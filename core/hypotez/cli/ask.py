@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from hypotez.cli.common import ask_and_print, echo_json, sentiment_text, session
+from hypotez.cli.common import ask_and_print, echo_json, load_tools, sentiment_text, session
 
 
 @click.command()
@@ -16,6 +16,24 @@ from hypotez.cli.common import ask_and_print, echo_json, sentiment_text, session
 @click.option("--temperature", type=float, help="Sampling temperature (backend default if unset).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Cap on the reply length in tokens.")
 @click.option("--stream/--no-stream", default=False, help="Print the reply as it arrives.")
+@click.option(
+    "--tool",
+    "tools",
+    multiple=True,
+    metavar="MODULE:FUNCTION",
+    help="A Python function the model may call (repeatable); calls are shown as they happen.",
+)
+@click.option(
+    "--tool-choice",
+    help="auto (default), none, required, or a tool's name: the model must call that tool.",
+)
+@click.option(
+    "--max-tool-rounds",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Rounds of tool calls before the model must answer.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
 def ask(
     message: tuple[str, ...],
@@ -27,13 +45,29 @@ def ask(
     temperature: float | None,
     max_tokens: int | None,
     stream: bool,
+    tools: tuple[str, ...],
+    tool_choice: str | None,
+    max_tool_rounds: int,
     as_json: bool,
 ) -> None:
-    """Ask MESSAGE; print the reply and its sentiment; keep both in a dialogue."""
+    """Ask MESSAGE; print the reply and its sentiment; keep both in a dialogue.
+
+    With --tool the model may call your functions, e.g. --tool mytools:get_weather for
+    get_weather in mytools.py in the current folder; each call and its result are shown (on
+    standard error) and stored in the dialogue.
+    """
     text = " ".join(message)
+    functions = load_tools(tools)
     with session(
         chat=chat_name, sentiment=analyzer, model=model, system=system, dialogue_id=dialogue_id
     ) as s:
+        tool_options = (
+            {"tools": functions, "tool_choice": tool_choice, "max_tool_rounds": max_tool_rounds}
+            if functions
+            else {"tool_choice": tool_choice}
+            if tool_choice
+            else {}
+        )
         reply = ask_and_print(
             s,
             text,
@@ -41,6 +75,7 @@ def ask(
             echo=not as_json,
             temperature=temperature,
             max_tokens=max_tokens,
+            **tool_options,
         )
         if as_json:
             echo_json(
@@ -52,6 +87,15 @@ def ask(
                     "usage": reply.usage.to_dict(),
                     "sentiment": reply.sentiment.to_dict() if reply.sentiment else None,
                     "dialogue_id": s.dialogue_id,
+                    "tool_calls": [
+                        {
+                            "name": r.call.name,
+                            "arguments": r.call.arguments,
+                            "result": r.content,
+                            "error": r.is_error,
+                        }
+                        for r in reply.tool_results
+                    ],
                 }
             )
         else:

@@ -33,6 +33,7 @@ import asyncio
 import inspect
 import json
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -162,6 +163,23 @@ def result_text(value: Any) -> str:
     return text
 
 
+#: function -> its Tool, so that asking with the same functions again does not rebuild the
+#: schema and validator (a few milliseconds each); entries go with their functions.
+_built: weakref.WeakKeyDictionary[Any, Tool] = weakref.WeakKeyDictionary()
+
+
+def tool_of(function: Callable[..., Any]) -> Tool:
+    """``Tool(function)``, built once per function."""
+    try:
+        tool = _built.get(function)
+    except TypeError:  # not weakly referenceable (some builtins): build it every time
+        return Tool(function)
+    if tool is None:
+        tool = Tool(function)
+        _built[function] = tool
+    return tool
+
+
 def as_tools(items: Iterable[Any] | None) -> dict[str, Tool]:
     """``tools=`` as given to a session (functions, :class:`Tool` objects) -> by name."""
     if items is None:
@@ -181,7 +199,7 @@ def as_tools(items: Iterable[Any] | None) -> dict[str, Tool]:
                 "hypotez.Tool.from_spec(spec, function) instead."
             )
         else:
-            tool = Tool(item)
+            tool = tool_of(item)
         if tool.name in out:
             raise InputError(
                 f"Two tools are named {tool.name!r}: give one another name "

@@ -1,5 +1,7 @@
 """Tool calling with the llamacpp backend: real models, real grammar, the session's loop.
 
+Runs the llamacpp example of docs/tools.md (the docs tests skip it: it needs a model).
+
 SmolLM2-135M's template knows nothing of tools, so it is told about them in the system message
 (the ``prompt`` style); the bundled Qwen2.5-Coder's template renders tools itself (the
 ``template`` style). Either way the grammar makes every call name an offered tool with

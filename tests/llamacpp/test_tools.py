@@ -237,6 +237,7 @@ def bundled_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bundled-model-cache")
 
 
+@pytest.mark.slow
 def test_the_bundled_model_calls_a_tool_through_its_own_template(
     home: Path, bundled_cache: Path
 ) -> None:

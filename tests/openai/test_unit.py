@@ -451,3 +451,30 @@ def test_tool_calls_without_ids_or_with_one_id_twice_get_unique_ids() -> None:
     backend = chat_with(lambda r: httpx2.Response(200, json=completion(None, tool_calls=calls)))
     reply = backend.chat([hypotez.Message("user", "x")], hypotez.ChatOptions())
     assert [c.id for c in reply.tool_calls] == ["call_0_f", "x", "call_2_g"]
+
+
+def test_the_raw_http_vision_backend_falls_back_and_validates_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hypotez_openai import structured
+
+    structured.forget()
+    seen: list[str] = []
+    schema = {"type": "object", "properties": {"shape": {"type": "string"}}, "required": ["shape"]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        kind = body.get("response_format", {}).get("type")
+        seen.append(kind)
+        if kind == "json_schema":  # as llama.cpp's server words it, as an internal error
+            return httpx.Response(500, json={"error": {"message": LLAMA_500}})
+        return httpx.Response(200, json=completion('{"shape": "square"}'))
+
+    monkeypatch.setattr("hypotez_openai.vision.time.sleep", lambda _s: None)
+    backend = OpenAIHttpVision(config(max_retries=3), transport=httpx.MockTransport(handler))
+    try:
+        result = backend.describe(make_png(), json_schema=schema)
+        assert result.data == {"shape": "square"}
+        assert seen == ["json_schema", "json_object"]  # the 500 was not retried
+    finally:
+        structured.forget()

@@ -20,6 +20,7 @@ pytest_plugins = [
     "hypotez.testing",
     "hypotez_test_servers.aimock",
     "hypotez_test_servers.seaweedfs",
+    "hypotez_test_servers.llamacpp_server",
 ]
 
 

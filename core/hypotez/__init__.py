@@ -39,6 +39,10 @@ _EXPORTS: dict[str, str] = {
     "texts_of": "hypotez.protocols",
     # data
     "Message": "hypotez.models",
+    "ToolCall": "hypotez.models",
+    "ToolSpec": "hypotez.models",
+    "ToolResult": "hypotez.models",
+    "Tool": "hypotez.tools",
     "ChatOptions": "hypotez.models",
     "Reply": "hypotez.models",
     "ReplyChunk": "hypotez.models",
@@ -72,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "BackendTimeoutError": "hypotez.errors",
     "BackendConnectionError": "hypotez.errors",
     "ContextLengthError": "hypotez.errors",
+    "InvalidRequestError": "hypotez.errors",
     "StorageError": "hypotez.errors",
     "DialogueNotFoundError": "hypotez.errors",
     "CorruptDataError": "hypotez.errors",
@@ -114,6 +119,7 @@ if TYPE_CHECKING:
         DialogueNotFoundError,
         HypotezError,
         InputError,
+        InvalidRequestError,
         MissingDependencyError,
         NotFoundError,
         PluginError,
@@ -138,6 +144,9 @@ if TYPE_CHECKING:
         Reply,
         ReplyChunk,
         Sentiment,
+        ToolCall,
+        ToolResult,
+        ToolSpec,
         TrainingExample,
         TrainingLimits,
         Turn,
@@ -156,3 +165,4 @@ if TYPE_CHECKING:
     from hypotez.registry import Register
     from hypotez.session import AsyncSession, Session
     from hypotez.settings import Settings
+    from hypotez.tools import Tool

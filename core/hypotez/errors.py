@@ -71,6 +71,18 @@ class BackendConnectionError(BackendError, ConnectionError):
     """The backend could not be reached or dropped the connection, after the bounded retries."""
 
 
+class InvalidRequestError(BackendError, InputError):
+    """The backend refused the request as invalid (not an outage: it is never retried).
+
+    ``param`` names the refused parameter when the backend said which (``"response_format"``,
+    ``"tools"``...), else ``None``.
+    """
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class ContextLengthError(BackendError, InputError):
     """The prompt (dialogue history included) does not fit the model's context window."""
 

@@ -8,6 +8,7 @@ caller's inspection and are never stored.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -19,8 +20,9 @@ from hypotez.errors import InputError
 
 SCHEMA_VERSION = 1
 
-Role = Literal["system", "user", "assistant"]
-ROLES: tuple[str, ...] = ("system", "user", "assistant")
+Role = Literal["system", "user", "assistant", "tool"]
+#: ``tool``: the result of a tool call, answering an assistant message's ``tool_calls``.
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 Label = Literal["positive", "negative", "neutral"]
 LABELS: tuple[str, ...] = ("positive", "negative", "neutral")
 
@@ -75,19 +77,211 @@ def _check_content(_inst: object, _attr: object, value: str) -> None:
         raise InputError(f"Message content must be text (str), not {type(value).__name__}.")
 
 
+# Tool names as chat APIs accept them (and as a model can write them back).
+_TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_tool_name(value: object) -> str:
+    """Return ``value`` if it is a valid tool name, else raise :class:`InputError` naming it."""
+    if not isinstance(value, str) or not _TOOL_NAME_RE.fullmatch(value):
+        raise InputError(
+            f"Invalid tool name {value!r}: use 1-64 letters, digits, '_' or '-' (chat APIs "
+            "refuse other names). Pass name= to rename the tool."
+        )
+    return value
+
+
+def _check_tool_name(_inst: object, _attr: object, value: str) -> None:
+    check_tool_name(value)
+
+
+def _check_call_id(_inst: object, _attr: object, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"A tool call id must be non-empty text, not {value!r}.")
+
+
+def _check_arguments(_inst: object, _attr: object, value: str) -> None:
+    if not isinstance(value, str):
+        raise InputError(
+            f"Tool call arguments are kept as the JSON text the model wrote, not "
+            f"{type(value).__name__}: pass json.dumps(arguments)."
+        )
+
+
+@frozen
+class ToolCall:
+    """One call of a tool that a model asked for.
+
+    ``arguments`` is the JSON text exactly as the model wrote it (it may be invalid: the tool
+    loop answers such a call with an error result instead of running the tool).
+    """
+
+    id: str = field(validator=_check_call_id)
+    name: str = field(validator=attrs.validators.instance_of(str))
+    arguments: str = field(default="{}", validator=_check_arguments)
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; :class:`InputError` saying what is wrong otherwise."""
+        try:
+            value = json.loads(self.arguments) if self.arguments.strip() else {}
+        except (ValueError, RecursionError) as exc:
+            raise InputError(
+                f"The arguments of the call to {self.name!r} are not valid JSON ({exc}): "
+                f"{self.arguments[:200]!r}."
+            ) from None
+        if not isinstance(value, dict):
+            raise InputError(
+                f"The arguments of the call to {self.name!r} must be a JSON object, not "
+                f"{self.arguments[:200]!r}."
+            )
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chat-completions shape: ``{"id", "type": "function", "function": {...}}``."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        """From :meth:`to_dict`'s shape, or a flat ``{"id", "name", "arguments"}``; arguments
+        given as an object are written as JSON text."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"A tool call must be an object, not {type(data).__name__}.")
+        function = data.get("function")
+        inner = function if isinstance(function, Mapping) else data
+        arguments = inner.get("arguments", "{}")
+        if arguments is None:
+            arguments = "{}"
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        return cls(id=data.get("id"), name=inner.get("name"), arguments=arguments)  # type: ignore[arg-type]
+
+
+def _tool_calls(items: Iterable[ToolCall | Mapping[str, Any]] | None) -> tuple[ToolCall, ...]:
+    return tuple(c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in items or ())
+
+
+def _frozen_schema(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if value is None:
+        return {"type": "object", "properties": {}}
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"Tool parameters must be a JSON schema object, not {type(value).__name__}."
+        )
+    return dict(value)
+
+
+@frozen
+class ToolSpec:
+    """What a model is told about one tool: its name, what it does, its parameters' schema.
+
+    Backends receive these in :attr:`ChatOptions.tools`; they never run tools (the session
+    does, see :mod:`hypotez.tools`).
+    """
+
+    name: str = field(validator=_check_tool_name)
+    description: str = ""
+    #: A JSON schema of the arguments object.
+    parameters: Mapping[str, Any] = field(factory=dict, converter=_frozen_schema)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chat-completions shape: ``{"type": "function", "function": {...}}``."""
+        function: dict[str, Any] = {"name": self.name}
+        if self.description:
+            function["description"] = self.description
+        function["parameters"] = dict(self.parameters)
+        return {"type": "function", "function": function}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolSpec:
+        """From :meth:`to_dict`'s shape or a bare ``{"name", "description", "parameters"}``."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"A tool spec must be an object, not {type(data).__name__}.")
+        function = data.get("function")
+        inner = function if isinstance(function, Mapping) else data
+        return cls(
+            name=inner.get("name"),  # type: ignore[arg-type]
+            description=inner.get("description") or "",
+            parameters=inner.get("parameters"),
+        )
+
+
+def _tool_specs(items: Iterable[ToolSpec | Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
+    return tuple(t if isinstance(t, ToolSpec) else ToolSpec.from_dict(t) for t in items or ())
+
+
+@frozen
+class ToolResult:
+    """A tool call and what came of it: the tool's answer, or the error the model was shown."""
+
+    call: ToolCall
+    #: The text the model receives (the tool's return value as text, or the error message).
+    content: str
+    #: True when the tool was not run or failed (unknown tool, invalid arguments, an exception).
+    is_error: bool = False
+
+
+def _check_message(message: Any) -> None:
+    if message.tool_calls and message.role != "assistant":
+        raise InputError(f"Only assistant messages carry tool calls, not {message.role!r} ones.")
+    if message.role == "tool" and not message.tool_call_id:
+        raise InputError(
+            "A tool message answers a tool call: give it the call's id (tool_call_id)."
+        )
+
+
+def _message_dict(message: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [c.to_dict() for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    return out
+
+
+def _content_of(data: Mapping[str, Any]) -> Any:
+    content = data.get("content")
+    # An assistant message that only calls tools has no content ("null" in the chat APIs).
+    return "" if content is None and data.get("tool_calls") else data["content"]
+
+
 @frozen
 class Message:
-    """One chat message as sent to a chat backend."""
+    """One chat message as sent to a chat backend.
+
+    An assistant message may carry ``tool_calls`` (its content is then often empty); a ``tool``
+    message answers one of them, by ``tool_call_id``, and names the tool in ``name``.
+    """
 
     role: str = field(validator=_check_role)
     content: str = field(validator=_check_content)
+    tool_calls: tuple[ToolCall, ...] = field(converter=_tool_calls, factory=tuple)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_message(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "content": self.content}
+        """``{"role", "content"}``, plus ``tool_calls``, ``tool_call_id``, ``name`` when set."""
+        if not self.tool_calls and self.tool_call_id is None and self.name is None:
+            return {"role": self.role, "content": self.content}
+        return _message_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
-        return cls(role=data["role"], content=data["content"])
+        return cls(
+            role=data["role"],
+            content=_content_of(data),
+            tool_calls=data.get("tool_calls") or (),
+            tool_call_id=data.get("tool_call_id"),
+            name=data.get("name"),
+        )
 
 
 def messages_from(items: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
@@ -192,6 +386,12 @@ class ChatOptions:
     timeout: float | None = None
     #: Backend-specific extras, passed through untouched.
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    #: Tools the model may call (only for backends with ``supports_tools``); the reply then
+    #: may carry :attr:`Reply.tool_calls` instead of (or with) text.
+    tools: tuple[ToolSpec, ...] = field(converter=_tool_specs, factory=tuple)
+    #: ``"auto"`` (the model decides; the default when tools are given), ``"none"`` (no call),
+    #: ``"required"`` (at least one call) or a tool's name (a call of that tool).
+    tool_choice: str | None = None
 
 
 @frozen
@@ -205,6 +405,11 @@ class Reply:
     sentiment: Sentiment | None = None
     backend: str = ""
     raw: Any = field(default=None, eq=False, repr=False)
+    #: The tools the model asked to call in this reply (a backend sets them; the session runs
+    #: them, so a reply a session returns has none left).
+    tool_calls: tuple[ToolCall, ...] = field(converter=_tool_calls, factory=tuple)
+    #: Every tool call the session ran to reach this reply, in order, with its result.
+    tool_results: tuple[ToolResult, ...] = field(converter=_to_tuple, factory=tuple)
 
     def with_sentiment(self, sentiment: Sentiment | None) -> Reply:
         return attrs.evolve(self, sentiment=sentiment)
@@ -212,10 +417,16 @@ class Reply:
 
 @frozen
 class ReplyChunk:
-    """One piece of a streamed reply. The last chunk carries the complete :class:`Reply`."""
+    """One piece of a streamed reply. The last chunk carries the complete :class:`Reply`.
+
+    In a session's stream with tools, a chunk with ``tool_call`` set comes just before that
+    tool runs, and one with ``tool_result`` just after (their ``delta`` is empty).
+    """
 
     delta: str
     reply: Reply | None = None
+    tool_call: ToolCall | None = None
+    tool_result: ToolResult | None = None
 
 
 @frozen
@@ -230,7 +441,13 @@ class ModelInfo:
 
 @frozen
 class Turn:
-    """One stored message of a dialogue, with what we learnt about it."""
+    """One stored message of a dialogue, with what we learnt about it.
+
+    Tool use is stored as turns too: an assistant turn whose ``tool_calls`` the session ran,
+    then one ``tool`` turn per call (``tool_call_id``, the tool's ``name``, its result as
+    ``content``). A user turn of an ask that offered tools keeps their specs in ``tools``, so
+    that the exchange can become a fine-tuning example with its tools.
+    """
 
     role: str = field(validator=_check_role)
     content: str = field(validator=_check_content)
@@ -240,9 +457,18 @@ class Turn:
     usage: Usage | None = None
     finish_reason: str | None = None
     meta: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    tool_calls: tuple[ToolCall, ...] = field(converter=_tool_calls, factory=tuple)
+    tool_call_id: str | None = None
+    name: str | None = None
+    tools: tuple[ToolSpec, ...] = field(converter=_tool_specs, factory=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        _check_message(self)
 
     def to_message(self) -> Message:
-        return Message(self.role, self.content)
+        if not self.tool_calls and self.tool_call_id is None and self.name is None:
+            return Message(self.role, self.content)
+        return Message(self.role, self.content, self.tool_calls, self.tool_call_id, self.name)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -260,6 +486,14 @@ class Turn:
             out["finish_reason"] = self.finish_reason
         if self.meta:
             out["meta"] = dict(self.meta)
+        if self.tool_calls:
+            out["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        if self.tools:
+            out["tools"] = [t.to_dict() for t in self.tools]
         return out
 
     @classmethod
@@ -273,6 +507,10 @@ class Turn:
             usage=Usage.from_dict(data["usage"]) if data.get("usage") else None,
             finish_reason=data.get("finish_reason"),
             meta=data.get("meta") or {},
+            tool_calls=data.get("tool_calls") or (),
+            tool_call_id=data.get("tool_call_id"),
+            name=data.get("name"),
+            tools=data.get("tools") or (),
         )
 
     @classmethod
@@ -285,7 +523,29 @@ class Turn:
             usage=reply.usage,
             finish_reason=reply.finish_reason,
             meta={"backend": reply.backend} if reply.backend else {},
+            tool_calls=reply.tool_calls,
         )
+
+    @classmethod
+    def from_tool_result(cls, result: ToolResult) -> Turn:
+        """The ``tool`` turn answering ``result.call``."""
+        return cls(
+            role="tool",
+            content=result.content,
+            tool_call_id=result.call.id,
+            name=result.call.name,
+            meta={"error": True} if result.is_error else {},
+        )
+
+
+def tools_of(turns: Iterable[Turn]) -> tuple[ToolSpec, ...]:
+    """The tools offered in ``turns`` (by the asks whose user turns carry them), one per name,
+    the latest spec of a name winning, in the order they were first offered."""
+    found: dict[str, ToolSpec] = {}
+    for turn in turns:
+        for spec in turn.tools:
+            found[spec.name] = spec
+    return tuple(found.values())
 
 
 @frozen
@@ -380,16 +640,32 @@ class ImageDescription:
 
 @frozen
 class TrainingExample:
-    """One chat fine-tuning example: ``{"messages": [...]}``."""
+    """One chat fine-tuning example: ``{"messages": [...]}``, plus ``"tools"`` (the tools the
+    model could call) when its messages use tools."""
 
     messages: tuple[Message, ...] = field(converter=_to_tuple)
+    tools: tuple[ToolSpec, ...] = field(converter=_tool_specs, factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"messages": [m.to_dict() for m in self.messages]}
+        out: dict[str, Any] = {"messages": [example_message(m) for m in self.messages]}
+        if self.tools:
+            out["tools"] = [t.to_dict() for t in self.tools]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingExample:
-        return cls(messages_from(data["messages"]))
+        return cls(messages_from(data["messages"]), data.get("tools") or ())
+
+
+def example_message(message: Message) -> dict[str, Any]:
+    """A message as chat fine-tuning files hold it: an assistant message that only calls
+    tools has no ``content`` key, and a tool result answers by ``tool_call_id`` alone."""
+    out = message.to_dict()
+    if message.tool_calls and not message.content:
+        del out["content"]
+    if message.role == "tool":
+        out.pop("name", None)
+    return out
 
 
 @frozen

@@ -129,7 +129,26 @@ class ChatBackend(Backend):
 
     Implement ``chat`` or ``achat`` (required), optionally ``stream``/``astream`` and
     ``list_models``/``alist_models``.
+
+    **Tools.** A backend declares that it can offer tools to its model by setting
+    ``supports_tools = True``, and then:
+
+    - reads :attr:`ChatOptions.tools <hypotez.ChatOptions.tools>` (:class:`~hypotez.ToolSpec`
+      objects: name, description, JSON schema of the arguments) and ``tool_choice``
+      (``"auto"``/``None``, ``"none"``, ``"required"`` or a tool's name);
+    - returns the calls the model makes in :attr:`Reply.tool_calls <hypotez.Reply.tool_calls>`
+      (each a :class:`~hypotez.ToolCall` with an id unique in the reply, the tool's name and
+      the arguments as JSON text), in the last chunk's reply when streaming;
+    - understands tool use in the history: assistant messages with ``tool_calls`` (their
+      ``content`` may be empty) and ``tool`` messages answering them by ``tool_call_id``.
+
+    A backend never runs a tool: the session does, and loops (see
+    :meth:`hypotez.AsyncSession.ask`). A session refuses ``tools=`` with a backend that does
+    not declare support, and sends such a backend its dialogue without the tool turns.
     """
+
+    #: Whether this backend implements tool calling as described above.
+    supports_tools: ClassVar[bool] = False
 
     _PAIRS = (
         *Backend._PAIRS,

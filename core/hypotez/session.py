@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from hypotez.models import (
     Reply,
     ReplyChunk,
     Sentiment,
+    ToolResult,
     Turn,
     validate_id,
 )
@@ -42,6 +43,11 @@ from hypotez.protocols import texts_of
 from hypotez.settings import Settings
 
 CAPABILITIES = ("chat", "sentiment", "storage", "vision", "trainer")
+#: Rounds of tool calls one ask may run before the model must answer in words.
+DEFAULT_MAX_TOOL_ROUNDS = 8
+#: Tool calls run in one round (the model may ask for several at once); more get an error.
+DEFAULT_MAX_PARALLEL_TOOL_CALLS = 8
+TOOL_CHOICES = ("auto", "none", "required")
 KEPT_NOTE = (
     "The model's reply was received and is kept in session.last_reply; it was not stored in the "
     "dialogue."
@@ -65,6 +71,13 @@ class _Request:
     json_schema: Mapping[str, Any] | None
     analyzer: str | None
     extra: Mapping[str, Any] | None
+    #: name -> hypotez.tools.Tool; empty when the ask offers no tools.
+    tools: Mapping[str, Any] = attrs.field(factory=dict)
+    tool_choice: str | None = None
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    max_parallel_tool_calls: int = DEFAULT_MAX_PARALLEL_TOOL_CALLS
+    #: When the ask was made: the user turn's time (tool turns come after it).
+    asked: datetime = attrs.field(factory=lambda: datetime.now(UTC))
 
 
 def _check_request(
@@ -77,6 +90,10 @@ def _check_request(
     json_schema: object = None,
     analyzer: object = None,
     extra: object = None,
+    tools: object = None,
+    tool_choice: object = None,
+    max_tool_rounds: object = DEFAULT_MAX_TOOL_ROUNDS,
+    max_parallel_tool_calls: object = DEFAULT_MAX_PARALLEL_TOOL_CALLS,
 ) -> _Request:
     import math
 
@@ -110,6 +127,7 @@ def _check_request(
             raise InputError(f"analyzer must be an analyzer name, not {analyzer!r}.")
     if extra is not None and not isinstance(extra, Mapping):
         raise InputError(f"extra must be a dict of backend options, not {type(extra).__name__}.")
+    checked_tools = _check_tools(tools, tool_choice, max_tool_rounds, max_parallel_tool_calls)
     return _Request(
         message,
         system,  # type: ignore[arg-type]
@@ -119,6 +137,10 @@ def _check_request(
         json_schema,
         analyzer,
         extra,
+        checked_tools,
+        tool_choice,  # type: ignore[arg-type]
+        max_tool_rounds,  # type: ignore[arg-type]
+        max_parallel_tool_calls,  # type: ignore[arg-type]
     )
 
 
@@ -135,6 +157,30 @@ def _check_encodable(what: str, text: str) -> None:
         ) from None
 
 
+def _check_tools(
+    tools: object, tool_choice: object, max_rounds: object, max_parallel: object
+) -> Mapping[str, Any]:
+    for what, value in (
+        ("max_tool_rounds", max_rounds),
+        ("max_parallel_tool_calls", max_parallel),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{what} must be a whole number >= 1, not {value!r}.")
+    if tools is None:
+        if tool_choice is not None:
+            raise InputError("tool_choice needs tools: pass tools=[...] too.")
+        return {}
+    from hypotez.tools import as_tools  # pydantic and friends load only when tools are used
+
+    checked = as_tools(tools)
+    if tool_choice is not None and tool_choice not in TOOL_CHOICES and tool_choice not in checked:
+        raise InputError(
+            f"tool_choice must be one of {', '.join(TOOL_CHOICES)} or a tool's name "
+            f"({', '.join(checked) or 'no tools given'}), not {tool_choice!r}."
+        )
+    return checked
+
+
 def _check_text(what: str, value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise InputError(f"{what} must be text (str) or None, not {type(value).__name__}.")
@@ -143,6 +189,33 @@ def _check_text(what: str, value: object) -> None:
 def _check_model(model: object) -> None:
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise InputError(f"model must be a non-empty model name, not {model!r}.")
+
+
+@attrs.frozen
+class _Outcome:
+    """The end of an exchange: the final reply and the tool turns that led to it."""
+
+    reply: Reply
+    steps: list[Turn]
+
+
+def history_messages(turns: Iterable[Turn], *, tools: bool = True) -> list[Message]:
+    """A dialogue's turns as the messages a chat backend receives (system turns left out).
+
+    For a backend without tool support (``tools=False``) the tool turns are left out too,
+    and an assistant turn that called tools keeps only its text: the dialogue then reads as
+    the conversation in words.
+    """
+    out = []
+    for turn in turns:
+        if turn.role == "system":
+            continue
+        if not tools and (turn.role == "tool" or turn.tool_calls):
+            if turn.role == "assistant" and turn.content:
+                out.append(Message("assistant", turn.content))
+            continue
+        out.append(turn.to_message())
+    return out
 
 
 class AsyncSession:
@@ -356,8 +429,23 @@ class AsyncSession:
         json_schema: Mapping[str, Any] | None = None,
         analyzer: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        tools: Iterable[Callable[..., Any]] | None = None,
+        tool_choice: str | None = None,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        max_parallel_tool_calls: int = DEFAULT_MAX_PARALLEL_TOOL_CALLS,
     ) -> Reply:
-        """Send ``message`` with the dialogue as stored; store both turns; return the reply."""
+        """Send ``message`` with the dialogue as stored; store both turns; return the reply.
+
+        With ``tools`` (functions or :class:`hypotez.Tool` objects) the model may call them:
+        the session runs each round of calls (at most ``max_parallel_tool_calls`` per round,
+        together), sends the results back, and repeats until the model answers in words, for
+        at most ``max_tool_rounds`` rounds (then it is asked to answer without tools). A
+        tool that raises, an unknown tool and invalid arguments become error results the model
+        reads. The calls and results are stored as turns between the message and the reply,
+        in the same atomic write, and listed in ``reply.tool_results``. ``tool_choice``:
+        ``"auto"`` (default), ``"none"``, ``"required"`` or a tool's name; ``"required"`` and
+        a name apply until a tool has been called, so that the model can then answer.
+        """
         request = _check_request(
             message,
             system=system,
@@ -367,14 +455,20 @@ class AsyncSession:
             json_schema=json_schema,
             analyzer=analyzer,
             extra=extra,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tool_rounds=max_tool_rounds,
+            max_parallel_tool_calls=max_parallel_tool_calls,
         )
         async with self._turn():
             stored = await self._begin(request)
             if isinstance(stored, Reply):
                 return stored
             chat, messages, options = stored
-            reply = await chat.achat(messages, options)
-            return await self._finish(request, reply, chat)
+            async for event in self._converse(request, chat, messages, options, streaming=False):
+                if isinstance(event, _Outcome):
+                    return await self._finish(request, event.reply, chat, event.steps)
+            raise AssertionError("unreachable")  # pragma: no cover - _converse ends in an outcome
 
     async def stream(
         self,
@@ -387,9 +481,14 @@ class AsyncSession:
         json_schema: Mapping[str, Any] | None = None,
         analyzer: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        tools: Iterable[Callable[..., Any]] | None = None,
+        tool_choice: str | None = None,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        max_parallel_tool_calls: int = DEFAULT_MAX_PARALLEL_TOOL_CALLS,
     ) -> AsyncIterator[ReplyChunk]:
         """Like :meth:`ask`, yielding the reply as it arrives; the last chunk has the whole
-        :class:`~hypotez.Reply` (with its sentiment), once it is stored."""
+        :class:`~hypotez.Reply` (with its sentiment), once it is stored. With tools, a chunk
+        with ``tool_call`` set comes as each tool starts, one with ``tool_result`` as it ends."""
         request = _check_request(
             message,
             system=system,
@@ -399,6 +498,10 @@ class AsyncSession:
             json_schema=json_schema,
             analyzer=analyzer,
             extra=extra,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tool_rounds=max_tool_rounds,
+            max_parallel_tool_calls=max_parallel_tool_calls,
         )
         async with self._turn():
             stored = await self._begin(request)
@@ -407,19 +510,83 @@ class AsyncSession:
                 yield ReplyChunk("", stored)
                 return
             chat, messages, options = stored
-            final: Reply | None = None
-            async for chunk in chat.astream(messages, options):
-                # The backend's last chunk carries the whole reply, and may carry a last delta.
-                if chunk.delta:
-                    yield ReplyChunk(chunk.delta)
-                if chunk.reply is not None:
-                    final = chunk.reply
-            if final is None:
+            async for event in self._converse(request, chat, messages, options, streaming=True):
+                if isinstance(event, _Outcome):
+                    yield ReplyChunk(
+                        "", await self._finish(request, event.reply, chat, event.steps)
+                    )
+                    return
+                yield event
+
+    async def _converse(
+        self,
+        request: _Request,
+        chat: Any,
+        messages: list[Message],
+        options: ChatOptions,
+        *,
+        streaming: bool,
+    ) -> AsyncIterator[ReplyChunk | _Outcome]:
+        """The exchange, tool loop included: yields text deltas (when ``streaming``) and tool
+        events, and last an :class:`_Outcome` with the final reply and the tool turns, which
+        the caller stores. Nothing is stored here: an exchange that fails or is cancelled
+        midway leaves the dialogue as it was."""
+        from hypotez.tools import run_calls
+
+        steps: list[Turn] = []
+        results: list[ToolResult] = []
+        rounds = 0
+        while True:
+            reply: Reply | None = None
+            if streaming:
+                async for chunk in chat.astream(messages, options):
+                    # The backend's last chunk carries the whole reply, and may carry a delta.
+                    if chunk.delta:
+                        yield ReplyChunk(chunk.delta)
+                    if chunk.reply is not None:
+                        reply = chunk.reply
+                if reply is None:
+                    raise BackendError(
+                        f"The chat backend {chat.name!r} ended its stream without a reply; "
+                        "nothing was stored. Try again, or without streaming."
+                    )
+            else:
+                reply = await chat.achat(messages, options)
+            if reply.tool_calls and not request.tools:
+                # Calls of tools this ask did not offer cannot be answered; storing them
+                # unanswered would make the dialogue invalid for the next request.
+                reply = attrs.evolve(reply, tool_calls=())
+            if not reply.tool_calls:
+                yield _Outcome(attrs.evolve(reply, tool_results=tuple(results)), steps)
+                return
+            if rounds >= request.max_tool_rounds:
                 raise BackendError(
-                    f"The chat backend {chat.name!r} ended its stream without a reply; nothing "
-                    "was stored. Try again, or without streaming."
+                    f"The model still called tools after {request.max_tool_rounds} round(s) "
+                    f"of tool calls ({len(results)} call(s) ran) and being asked to answer "
+                    "without tools; nothing was stored. Raise max_tool_rounds, or use a "
+                    "model that follows tool_choice."
                 )
-            yield ReplyChunk("", await self._finish(request, final, chat))
+            rounds += 1
+            if not reply.backend:
+                reply = attrs.evolve(reply, backend=chat.name)
+            for call in reply.tool_calls:
+                yield ReplyChunk("", tool_call=call)
+            done = await run_calls(
+                request.tools, reply.tool_calls, max_parallel=request.max_parallel_tool_calls
+            )
+            for result in done:
+                yield ReplyChunk("", tool_result=result)
+            asked = Turn.from_reply(reply)
+            answers = [Turn.from_tool_result(r) for r in done]
+            steps += [asked, *answers]
+            results += done
+            messages = [*messages, asked.to_message(), *(t.to_message() for t in answers)]
+            if rounds >= request.max_tool_rounds:
+                # The last request: the model must answer with what the tools told it.
+                options = attrs.evolve(options, tool_choice="none")
+            elif options.tool_choice not in (None, "auto", "none"):
+                # "required" or a name forces a call; once made, the model may answer.
+                options = attrs.evolve(options, tool_choice="auto")
 
     async def _begin(self, request: _Request) -> Reply | tuple[Any, list[Message], ChatOptions]:
         """Everything before the chat request: what can fail fails here, before a reply is
@@ -435,6 +602,12 @@ class AsyncSession:
             if repeated[0] == request.message:
                 return repeated[1]
         chat = await self.get("chat")
+        tools_ok = bool(getattr(chat, "supports_tools", False))
+        if request.tools and not tools_ok:
+            raise InputError(
+                f"The chat backend {chat.name!r} cannot call tools (its supports_tools is "
+                "False): ask without tools, or choose a chat backend that supports them."
+            )
         if self.sentiment_enabled or request.analyzer:
             await self._analyzer(request.analyzer)
         if self.store or (self.dialogue_id is not None and not self._adopted):
@@ -448,7 +621,7 @@ class AsyncSession:
             await self.use_assistant(self._assistant_id)
         instruction = request.system if request.system is not None else self.system
         messages = [Message("system", instruction)] if instruction else []
-        messages.extend(t.to_message() for t in self.history if t.role != "system")
+        messages.extend(history_messages(self.history, tools=tools_ok))
         messages.append(Message("user", request.message))
         options = ChatOptions(
             model=request.model or self.model,
@@ -457,17 +630,21 @@ class AsyncSession:
             json_schema=request.json_schema,
             timeout=self.settings.timeout,
             extra=request.extra or {},
+            tools=[tool.spec for tool in request.tools.values()],
+            tool_choice=request.tool_choice,
         )
         return chat, messages, options
 
-    async def _finish(self, request: _Request, reply: Reply, chat: Any) -> Reply:
+    async def _finish(
+        self, request: _Request, reply: Reply, chat: Any, steps: Sequence[Turn] = ()
+    ) -> Reply:
         """Analyse and store the exchange; shielded, so a cancellation cannot cut it in half."""
         import asyncio
 
         self.last_reply = reply  # kept if what follows fails: the reply may have been paid for
         if not reply.backend:
             reply = attrs.evolve(reply, backend=chat.name)
-        task = asyncio.ensure_future(self._record(request, reply))
+        task = asyncio.ensure_future(self._record(request, reply, steps))
         self._inflight = task
         try:
             stored = await asyncio.shield(task)
@@ -480,7 +657,7 @@ class AsyncSession:
         self._unclaimed = None  # this ask returns its reply: nothing left to hand back
         return stored
 
-    async def _record(self, request: _Request, reply: Reply) -> Reply:
+    async def _record(self, request: _Request, reply: Reply, steps: Sequence[Turn]) -> Reply:
         sentiments: Sequence[Sentiment | None] = (None, None)
         if self.sentiment_enabled or request.analyzer:
             analyzer = await self._analyzer(request.analyzer)
@@ -488,7 +665,14 @@ class AsyncSession:
         reply = reply.with_sentiment(sentiments[1])
         self.last_reply = reply
         turns = [
-            Turn(role="user", content=request.message, sentiment=sentiments[0]),
+            Turn(
+                role="user",
+                content=request.message,
+                created=request.asked,
+                sentiment=sentiments[0],
+                tools=[tool.spec for tool in request.tools.values()],
+            ),
+            *steps,
             Turn.from_reply(reply),
         ]
         if self.store:

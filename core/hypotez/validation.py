@@ -14,13 +14,21 @@ Errors (any one blocks an upload), each reported with its file and line:
 ``bad_row``                        a CSV row cannot be read (wrong number of fields...)
 ``data_type``                      the example is not an object
 ``missing_messages_list``          no ``messages`` list, or an empty one
-``example_unrecognized_key``       a top-level key other than ``messages``
+``example_unrecognized_key``       a top-level key other than ``messages`` and ``tools``
 ``message_data_type``              a message is not an object
-``message_missing_key``            a message lacks ``role`` or ``content``
-``message_unrecognized_key``       a message key other than ``role``/``content`` (``name``,
-                                   ``weight``, tool calls are not carried by hypotez)
-``unrecognized_role``              a role other than system, user, assistant
-``missing_content``                empty or non-string content
+``message_missing_key``            a message lacks ``role`` or ``content`` (an assistant
+                                   message with ``tool_calls`` may have no content; a ``tool``
+                                   message needs ``tool_call_id``)
+``message_unrecognized_key``       a message key other than ``role``/``content``, assistant
+                                   ``tool_calls`` and tool ``tool_call_id`` (``name``,
+                                   ``weight`` are not carried by hypotez)
+``unrecognized_role``              a role other than system, user, assistant, tool
+``missing_content``                empty or non-string content (a tool result may be empty)
+``invalid_tool_calls``             ``tool_calls`` not a list of ``{"id", "type": "function",
+                                   "function": {"name", "arguments"}}`` (arguments as text)
+``unanswered_tool_call``           a tool call no later ``tool`` message answers
+``orphan_tool_result``             a ``tool`` message answering no earlier call
+``invalid_tools``                  ``tools`` not a list of function specs with a name
 ``example_missing_assistant_message``  no assistant message to learn from
 ``too_long``                       over the trainer's per-example token limit (the trainer
                                    would truncate it, cutting off the reply it should learn)
@@ -47,8 +55,11 @@ from hypotez.models import CostEstimate, TrainingExample, TrainingLimits
 if TYPE_CHECKING:
     from hypotez.protocols import Trainer
 
-KNOWN_ROLES = ("system", "user", "assistant")
+KNOWN_ROLES = ("system", "user", "assistant", "tool")
 KNOWN_MESSAGE_KEYS = ("role", "content")
+#: Keys a message of a role may hold besides role and content.
+ROLE_KEYS: dict[str, tuple[str, ...]] = {"assistant": ("tool_calls",), "tool": ("tool_call_id",)}
+EXAMPLE_KEYS = ("messages", "tools")
 
 #: code -> what to do about it (shown once per kind in the report).
 ERROR_HELP: dict[str, str] = {
@@ -57,12 +68,18 @@ ERROR_HELP: dict[str, str] = {
     "bad_row": "fix the CSV row (quote fields that contain the delimiter, quotes or newlines)",
     "data_type": 'each example must be a JSON object {"messages": [...]}',
     "missing_messages_list": 'give each example a non-empty "messages" list',
-    "example_unrecognized_key": 'an example holds only "messages"; remove the other keys',
+    "example_unrecognized_key": 'an example holds only "messages" and "tools"; remove the rest',
     "message_data_type": 'each message must be an object {"role": ..., "content": ...}',
     "message_missing_key": 'each message needs "role" and "content"',
-    "message_unrecognized_key": 'messages hold only "role" and "content"; remove the other keys',
-    "unrecognized_role": "use the roles system, user and assistant",
+    "message_unrecognized_key": 'messages hold only "role" and "content" (assistant "tool_calls", '
+    'tool "tool_call_id"); remove the other keys',
+    "unrecognized_role": "use the roles system, user, assistant and tool",
     "missing_content": "content must be non-empty text",
+    "invalid_tool_calls": 'each tool call is {"id", "type": "function", "function": {"name", '
+    '"arguments": "<JSON text>"}}',
+    "unanswered_tool_call": "follow each tool call with a tool message answering its id",
+    "orphan_tool_result": "a tool message answers the id of an earlier assistant tool call",
+    "invalid_tools": 'tools is a list of {"type": "function", "function": {"name", ...}}',
     "example_missing_assistant_message": "add the assistant reply the model should learn",
     "too_long": "shorten the example or split the dialogue (or raise max_tokens_per_example)",
     "too_few_examples": "the trainer refuses smaller jobs; add more examples",
@@ -284,8 +301,12 @@ def check_example(data: Any) -> list[tuple[str, str]]:
     if not isinstance(data, dict):
         return [("data_type", f"the example is {_type(data)}, not an object")]
     problems = [
-        ("example_unrecognized_key", f"unknown key {key!r}") for key in data if key != "messages"
+        ("example_unrecognized_key", f"unknown key {key!r}")
+        for key in data
+        if key not in EXAMPLE_KEYS
     ]
+    if "tools" in data:
+        problems += _check_tools(data["tools"])
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         return [
@@ -296,11 +317,12 @@ def check_example(data: Any) -> list[tuple[str, str]]:
             ),
         ]
     has_assistant = False
+    uses_tools = False
     for n, message in enumerate(messages, 1):
         # Fast path for the usual, valid message; anything else gets the detailed checks.
         if type(message) is dict and len(message) == 2:
             role, content = message.get("role"), message.get("content")
-            if role in KNOWN_ROLES and type(content) is str and content.strip():
+            if role in KNOWN_ROLES and role != "tool" and type(content) is str and content.strip():
                 has_assistant = has_assistant or role == "assistant"
                 continue
         if not isinstance(message, dict):
@@ -308,7 +330,15 @@ def check_example(data: Any) -> list[tuple[str, str]]:
                 ("message_data_type", f"message {n} is {_type(message)}, not an object")
             )
             continue
-        missing = [k for k in KNOWN_MESSAGE_KEYS if k not in message]
+        role = message.get("role")
+        calls = "tool_calls" in message and role == "assistant"
+        uses_tools = uses_tools or calls or role == "tool"
+        required = list(KNOWN_MESSAGE_KEYS)
+        if calls:
+            required.remove("content")  # an assistant message that only calls tools
+        if role == "tool":
+            required.append("tool_call_id")
+        missing = [k for k in required if k not in message]
         if missing:
             problems.append(
                 (
@@ -316,7 +346,8 @@ def check_example(data: Any) -> list[tuple[str, str]]:
                     f"message {n} has no {' or '.join(repr(k) for k in missing)}",
                 )
             )
-        extra = [k for k in message if k not in KNOWN_MESSAGE_KEYS]
+        allowed = (*KNOWN_MESSAGE_KEYS, *(ROLE_KEYS.get(role, ()) if isinstance(role, str) else ()))
+        extra = [k for k in message if k not in allowed]
         if extra:
             problems.append(
                 (
@@ -324,18 +355,107 @@ def check_example(data: Any) -> list[tuple[str, str]]:
                     f"message {n} has unknown key(s) {', '.join(repr(k) for k in extra)}",
                 )
             )
-        role = message.get("role")
         if "role" in message and role not in KNOWN_ROLES:
             problems.append(("unrecognized_role", f"message {n} has role {role!r}"))
         has_assistant = has_assistant or role == "assistant"
+        if calls:
+            problems += _check_calls(n, message["tool_calls"])
+        if (
+            role == "tool"
+            and "tool_call_id" in message
+            and not isinstance(message["tool_call_id"], str)
+        ):
+            problems.append(("invalid_tool_calls", f"message {n} has no text tool_call_id"))
         content = message.get("content")
-        if "content" in message and (not isinstance(content, str) or not content.strip()):
+        # A tool result may be empty; a message that only calls tools may have no text.
+        fine = (
+            isinstance(content, str) and (bool(content.strip()) or role == "tool" or calls)
+        ) or (calls and content is None)
+        if "content" in message and not fine:
             what = "empty" if isinstance(content, str) or content is None else _type(content)
             who = f" ({role})" if isinstance(role, str) else ""
             problems.append(("missing_content", f"message {n}{who} has {what} content"))
+    if uses_tools:
+        problems += _check_pairing(messages)
     if not has_assistant:
         problems.append(("example_missing_assistant_message", "no assistant message"))
     return problems
+
+
+def _check_tools(tools: Any) -> list[tuple[str, str]]:
+    if not isinstance(tools, list) or not tools:
+        return [("invalid_tools", '"tools" is not a non-empty list')]
+    problems = []
+    for n, tool in enumerate(tools, 1):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if (
+            not isinstance(tool, dict)
+            or tool.get("type") != "function"
+            or not isinstance(name, str)
+            or not name
+        ):
+            problems.append(("invalid_tools", f"tool {n} is not a function spec with a name"))
+        elif not isinstance(function, dict) or not isinstance(function.get("parameters", {}), dict):
+            problems.append(
+                ("invalid_tools", f"tool {n} ({name}) has parameters that are not an object")
+            )
+    return problems
+
+
+def _check_calls(n: int, calls: Any) -> list[tuple[str, str]]:
+    if not isinstance(calls, list) or not calls:
+        return [("invalid_tool_calls", f"message {n} has tool_calls that are not a non-empty list")]
+    problems = []
+    for k, call in enumerate(calls, 1):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (
+            isinstance(call, dict)
+            and isinstance(call.get("id"), str)
+            and call["id"]
+            and call.get("type") == "function"
+            and isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and function["name"]
+            and isinstance(function.get("arguments"), str)
+        ):
+            problems.append(("invalid_tool_calls", f"message {n}, tool call {k} is malformed"))
+    return problems
+
+
+def _check_pairing(messages: list[Any]) -> list[tuple[str, str]]:
+    """Every call answered by a later tool message, every tool message answering a call."""
+    problems = []
+    open_calls: dict[str, int] = {}
+    for n, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "assistant" and isinstance(message.get("tool_calls"), list):
+            for call in message["tool_calls"]:
+                if isinstance(call, dict) and isinstance(call.get("id"), str):
+                    open_calls[call["id"]] = n
+        elif message.get("role") == "tool":
+            call_id = message.get("tool_call_id")
+            if isinstance(call_id, str) and open_calls.pop(call_id, None) is None:
+                problems.append(
+                    ("orphan_tool_result", f"message {n} answers {call_id!r}, which no call made")
+                )
+    problems += [
+        ("unanswered_tool_call", f"the call {call_id!r} in message {n} gets no tool message")
+        for call_id, n in open_calls.items()
+    ]
+    return problems
+
+
+def _identity(data: dict[str, Any]) -> Any:
+    """What makes two valid examples the same (for the duplicate warning)."""
+    messages = data["messages"]
+    if "tools" not in data and all(len(m) == 2 for m in messages):
+        # A plain message holds exactly role and content, so this pair list is the identity.
+        return tuple((m["role"], m["content"]) for m in messages)
+    import json
+
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
 
 
 def _type(value: Any) -> str:
@@ -400,15 +520,14 @@ def validate(
 
     n_messages: list[int] = []
     n_missing_system = n_missing_user = 0
-    seen: dict[tuple[tuple[str, str], ...], Record] = {}
+    seen: dict[Any, Record] = {}
     for index, record in valid:
         messages = record.data["messages"]
         n_messages.append(len(messages))
         roles = {m["role"] for m in messages}
         n_missing_system += "system" not in roles
         n_missing_user += "user" not in roles
-        # A valid message holds exactly role and content, so this pair list is the identity.
-        key = tuple((m["role"], m["content"]) for m in messages)
+        key = _identity(record.data)
         if key in seen:
             warnings.append(
                 Issue(

@@ -39,6 +39,9 @@ from hypotez import (
 from hypotez_llamacpp import model as models
 from hypotez_llamacpp.bundle import Part, parts_from_folder
 from hypotez_llamacpp.config import LlamaCppConfig
+from hypotez_llamacpp.tools import Plan, template_renders_tools
+from hypotez_llamacpp.tools import parse as parse_tool_calls
+from hypotez_llamacpp.tools import plan as plan_tools
 
 #: Sampling options a request may pass in ``ChatOptions.extra`` (llama-cpp-python's names),
 #: with the kind of value each takes. They are checked here because llama-cpp-python hands them
@@ -107,9 +110,15 @@ class _Loaded:
 
 
 class LlamaCppChat(ChatBackend):
-    """Chat with a local GGUF model. Build it with :func:`from_settings` or directly."""
+    """Chat with a local GGUF model. Build it with :func:`from_settings` or directly.
+
+    Tools: the model's own chat template where it renders tools, else a description in the
+    system message; the reply is grammar-constrained either way (see
+    :mod:`hypotez_llamacpp.tools`).
+    """
 
     name = "llamacpp"
+    supports_tools = True
 
     def __init__(
         self, config: LlamaCppConfig, *, parts: Sequence[Part] | None = None, context: Any = None
@@ -123,6 +132,8 @@ class LlamaCppChat(ChatBackend):
         self._lock = _ModelLock()
         self._loaded: _Loaded | None = None
         self._resolved: dict[str | None, models.LocalModel] = {}
+        # model file -> whether its chat template renders tools (read once per model)
+        self._template_tools: dict[Any, bool] = {}
 
     # -- model ---------------------------------------------------------------------------
     def _resolve(self, name: str | None) -> models.LocalModel:
@@ -220,11 +231,19 @@ class LlamaCppChat(ChatBackend):
             return count
 
     # -- chat ------------------------------------------------------------------------------
+    def _plan(self, loaded: _Loaded, msgs: list[dict[str, Any]], options: ChatOptions) -> Plan:
+        """How tools (and tool turns in the history) go into this request. Lock held."""
+        key = loaded.model.path
+        if key not in self._template_tools:
+            self._template_tools[key] = template_renders_tools(loaded.formatter)
+        return plan_tools(msgs, options, template_tools=self._template_tools[key])
+
     def chat(self, messages: Sequence[Message], options: ChatOptions) -> Reply:
         msgs = _dicts(messages)
         with self._lock.hold():
             loaded = self._ensure(options.model)
-            kwargs, _prompt = _request(loaded, self.config, msgs, options)
+            plan = self._plan(loaded, msgs, options)
+            kwargs, _prompt = _request(loaded, self.config, msgs, options, plan)
             try:
                 response = loaded.llm.create_chat_completion(**kwargs)
             except ValueError as exc:
@@ -232,6 +251,10 @@ class LlamaCppChat(ChatBackend):
         choice = response["choices"][0]
         text = choice["message"].get("content") or ""
         finish = choice.get("finish_reason")
+        calls: tuple[Any, ...] = ()
+        if plan.calls_possible:
+            text, calls = parse_tool_calls(text, options.tools)
+            finish = "tool_calls" if calls and finish == "stop" else finish
         _check_json(text, finish, options, kwargs["max_tokens"])
         return Reply(
             text=text,
@@ -240,16 +263,21 @@ class LlamaCppChat(ChatBackend):
             finish_reason=finish,
             backend=self.name,
             raw=response,
+            tool_calls=calls,
         )
 
     def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[ReplyChunk]:
         msgs = _dicts(messages)
         with self._lock.hold():
             loaded = self._ensure(options.model)
-            kwargs, prompt_tokens = _request(loaded, self.config, msgs, options)
+            plan = self._plan(loaded, msgs, options)
+            kwargs, prompt_tokens = _request(loaded, self.config, msgs, options, plan)
             pieces: list[str] = []
             finish: str | None = None
             last: Any = None
+            # With tools the first character tells a call ("<") from text: call blocks are
+            # not shown as text, text is streamed once it is known to be text.
+            held = plan.calls_possible
             try:
                 for chunk in loaded.llm.create_chat_completion(**kwargs, stream=True):
                     last = chunk
@@ -257,7 +285,11 @@ class LlamaCppChat(ChatBackend):
                     delta = choice.get("delta", {}).get("content")
                     if delta:
                         pieces.append(delta)
-                        yield ReplyChunk(delta)
+                        if held and not "".join(pieces).lstrip().startswith("<"):
+                            held = False
+                            delta = "".join(pieces)
+                        if not held:
+                            yield ReplyChunk(delta)
                     finish = choice.get("finish_reason") or finish
             except ValueError as exc:
                 raise _translate(exc, loaded) from exc
@@ -265,9 +297,15 @@ class LlamaCppChat(ChatBackend):
             completion = _completion_tokens(
                 loaded, text, finish, kwargs["max_tokens"], prompt_tokens
             )
+        calls: tuple[Any, ...] = ()
+        if plan.calls_possible:
+            text, calls = parse_tool_calls(text, options.tools)
+            finish = "tool_calls" if calls and finish == "stop" else finish
         _check_json(text, finish, options, kwargs["max_tokens"])
         usage = Usage(prompt_tokens or 0, completion, (prompt_tokens or 0) + completion)
-        reply = Reply(text, loaded.model.id, usage, finish, backend=self.name, raw=last)
+        reply = Reply(
+            text, loaded.model.id, usage, finish, backend=self.name, raw=last, tool_calls=calls
+        )
         yield ReplyChunk("", reply)
 
 
@@ -292,7 +330,7 @@ def from_settings(settings: Any, *, context: Any = None) -> LlamaCppChat:
 # -- helpers (the lock is held by the caller) -------------------------------------------------
 
 
-def _dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+def _dicts(messages: Sequence[Message]) -> list[dict[str, Any]]:
     if not messages:
         raise InputError("No messages to answer: send at least one user message.")
     return [
@@ -441,9 +479,11 @@ def _token_text(llm: Any, token: int) -> str:
     return bytes(llm.detokenize([token], special=True)).decode("utf-8", errors="ignore")
 
 
-def _render(loaded: _Loaded, messages: list[dict[str, str]]) -> Any:
+def _render(
+    loaded: _Loaded, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> Any:
     try:
-        return loaded.formatter(messages=messages)
+        return loaded.formatter(messages=messages, tools=tools)
     except Exception as exc:  # the template's own raise_exception(), or a Jinja error
         raise InputError(
             f"The chat template of {loaded.model.id!r} refused these messages: {exc}. "
@@ -451,10 +491,12 @@ def _render(loaded: _Loaded, messages: list[dict[str, str]]) -> Any:
         ) from exc
 
 
-def _prompt_tokens(loaded: _Loaded, messages: list[dict[str, str]]) -> int | None:
+def _prompt_tokens(
+    loaded: _Loaded, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> int | None:
     if loaded.formatter is None:
         return None
-    result = _render(loaded, messages)
+    result = _render(loaded, messages, tools)
     tokens = loaded.llm.tokenize(
         result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
     )
@@ -480,9 +522,18 @@ def _translate(exc: ValueError, loaded: _Loaded) -> Exception:
 
 
 def _request(
-    loaded: _Loaded, config: LlamaCppConfig, messages: list[dict[str, str]], options: ChatOptions
+    loaded: _Loaded,
+    config: LlamaCppConfig,
+    messages: list[dict[str, Any]],
+    options: ChatOptions,
+    plan: Plan | None = None,
 ) -> tuple[dict[str, Any], int | None]:
-    """Keyword arguments for create_chat_completion, and the prompt's length in tokens."""
+    """Keyword arguments for create_chat_completion, and the prompt's length in tokens.
+
+    ``plan`` says how tools (and tool turns in the history) are sent (see
+    :mod:`hypotez_llamacpp.tools`)."""
+    if plan is not None:
+        messages = plan.messages
     max_tokens = options.max_tokens if options.max_tokens is not None else config.max_tokens
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InputError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}.")
@@ -504,7 +555,8 @@ def _request(
             raise InputError(
                 f"The llamacpp option {key} must be {EXTRA_OPTIONS[key]}, not {value!r}."
             )
-    prompt_tokens = _prompt_tokens(loaded, messages)
+    template_tools = plan.template_tools if plan is not None else None
+    prompt_tokens = _prompt_tokens(loaded, messages, template_tools)
     if prompt_tokens is not None and prompt_tokens >= loaded.n_ctx:
         raise _context_error(loaded, prompt_tokens)
     kwargs: dict[str, Any] = {
@@ -514,9 +566,24 @@ def _request(
         "model": loaded.model.id,
         **options.extra,
     }
-    if options.json_schema is not None:
+    if template_tools:
+        kwargs["tools"] = template_tools  # rendered by the template; calls come as text
+    if plan is not None and plan.grammar is not None:
+        kwargs["grammar"] = _compiled(plan.grammar)
+    elif options.json_schema is not None:
         kwargs["grammar"] = _grammar(options.json_schema)
     return kwargs, prompt_tokens
+
+
+def _compiled(gbnf: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_string(gbnf, verbose=False)
+    except Exception as exc:
+        raise InputError(
+            f"llama.cpp refused the tool-call grammar ({exc!r}); simplify the tools' schemas."
+        ) from exc
 
 
 # llama-cpp-python's JSON-schema grammar lets raw control characters into strings, which JSON
@@ -524,6 +591,11 @@ def _request(
 # excludes them. We tighten that one rule.
 _LOOSE_CHAR = r'char ::= [^"\\] |'
 _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
+
+
+def strict_json_chars(gbnf: str) -> str:
+    """``gbnf`` (from llama-cpp-python's converter) without raw control characters in strings."""
+    return gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
 def _grammar(schema: Mapping[str, Any]) -> Any:
@@ -539,7 +611,7 @@ def _grammar(schema: Mapping[str, Any]) -> Any:
     except (TypeError, ValueError) as exc:
         raise InputError(f"The JSON schema is not JSON-serialisable: {exc}.") from exc
     try:
-        gbnf = json_schema_to_gbnf(text).replace(_LOOSE_CHAR, _STRICT_CHAR)
+        gbnf = strict_json_chars(json_schema_to_gbnf(text))
         return LlamaGrammar.from_string(gbnf, verbose=False)
     except Exception as exc:
         raise InputError(

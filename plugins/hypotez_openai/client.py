@@ -110,6 +110,30 @@ def import_openai(backend: str = "openai") -> Any:
     return openai
 
 
+def _mark_refusal(response: Any) -> None:
+    """Tell the SDK not to retry an answer that refuses the request as invalid.
+
+    The SDK retries every 5xx; some OpenAI-compatible servers (llama.cpp's) answer a request
+    they cannot validate with HTTP 500. Retrying sends the same invalid request again, so such
+    an answer gets the ``x-should-retry: false`` header, which the SDK obeys (OpenAI's own API
+    sends it for the same purpose).
+    """
+    if errors.is_invalid_request(response.status_code, response.text):
+        response.headers["x-should-retry"] = "false"
+
+
+def _refusal_hook(response: Any) -> None:
+    if response.status_code >= 500:
+        response.read()  # error bodies are small; the SDK reads them anyway
+        _mark_refusal(response)
+
+
+async def _refusal_hook_async(response: Any) -> None:
+    if response.status_code >= 500:
+        await response.aread()
+        _mark_refusal(response)
+
+
 class Connection:
     """The SDK clients of one backend instance, built lazily and reused."""
 
@@ -126,20 +150,30 @@ class Connection:
         self._budgets: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
 
-    def _kwargs(self) -> dict[str, Any]:
+    def _kwargs(self, *, is_async: bool) -> dict[str, Any]:
         if not self.config.api_key:
             raise ConfigError(
                 f"The {self.backend!r} backend needs an API key for this request: "
                 f"{KEY_HINT}, or pass api_key=."
             )
+        openai = import_openai(self.backend)
         kwargs: dict[str, Any] = {
             "api_key": self.config.api_key,
             "base_url": self.config.base_url,
             "timeout": self.config.timeout,
             "max_retries": self.config.max_retries,
         }
+        hook = _refusal_hook_async if is_async else _refusal_hook
         if self._http_client is not None:
-            kwargs["http_client"] = self._http_client
+            client = self._http_client
+            hooks = dict(client.event_hooks)
+            if hook not in hooks.get("response", []):
+                hooks["response"] = [*hooks.get("response", []), hook]
+                client.event_hooks = hooks
+            kwargs["http_client"] = client
+        else:
+            make = openai.DefaultAsyncHttpxClient if is_async else openai.DefaultHttpxClient
+            kwargs["http_client"] = make(event_hooks={"response": [hook]})
         return kwargs
 
     @property
@@ -147,11 +181,11 @@ class Connection:
         """The blocking client (the trainer uses it), built on first use."""
         with self._lock:
             if self._sync is None:
-                self._sync = import_openai(self.backend).OpenAI(**self._kwargs())
+                self._sync = import_openai(self.backend).OpenAI(**self._kwargs(is_async=False))
             return self._sync
 
     def _make_async(self) -> Any:
-        client = import_openai(self.backend).AsyncOpenAI(**self._kwargs())
+        client = import_openai(self.backend).AsyncOpenAI(**self._kwargs(is_async=True))
         client.chat.completions  # noqa: B018 - import the SDK's resource modules here, off the loop
         client.models  # noqa: B018
         return client
@@ -248,14 +282,19 @@ def map_exception(
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return errors.connection(where, retries, type(exc).__name__)
     if isinstance(exc, openai.APIStatusError):
+        body = getattr(exc, "body", None)
+        message, code, param = errors.message_of(body)
+        code = code or getattr(exc, "code", None)
         return errors.for_status(
             exc.status_code,
-            _server_message(exc),
-            code=getattr(exc, "code", None),
+            message or str(getattr(exc, "message", "") or exc),
+            code=code if isinstance(code, str) else None,
             where=where,
             model=model,
             retries=retries,
             api_key=config.api_key,
+            param=param or getattr(exc, "param", None),
+            body=body,
         )
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return BackendError(
@@ -266,14 +305,3 @@ def map_exception(
     return BackendError(
         f"The OpenAI request to {where} failed: {errors.scrub(repr(exc), config.api_key)[:300]}"
     )
-
-
-def _server_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(getattr(exc, "message", "") or exc)

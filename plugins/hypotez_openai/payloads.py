@@ -19,6 +19,7 @@ from hypotez import (
     InputError,
     Message,
     Reply,
+    ToolCall,
     Usage,
     load_image,
 )
@@ -47,22 +48,62 @@ def response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": wrapped}
 
 
+def message_dict(message: Message) -> dict[str, Any]:
+    """One message as chat completions take it.
+
+    An assistant message that only calls tools is sent with empty text content rather than
+    ``null``: OpenAI accepts both, and some compatible servers (llama.cpp's) only a string.
+    """
+    if not message.tool_calls and message.tool_call_id is None:
+        return {"role": message.role, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [call.to_dict() for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def tool_choice_value(choice: str) -> Any:
+    """``tool_choice`` as the API takes it: a mode, or a named function."""
+    if choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
 def chat_body(
-    messages: Sequence[Message], options: ChatOptions, *, model: str, max_tokens_field: str
+    messages: Sequence[Message],
+    options: ChatOptions,
+    *,
+    model: str,
+    max_tokens_field: str,
+    structured: str = "json_schema",
 ) -> dict[str, Any]:
-    """The ``/chat/completions`` body for a conversation."""
+    """The ``/chat/completions`` body for a conversation.
+
+    ``structured`` is how JSON-schema output is asked for (see
+    :mod:`hypotez_openai.structured`): ``json_schema``, ``json_object`` or ``prompt``.
+    """
+    from hypotez_openai import structured as so
+
     if not messages:
         raise InputError("There is nothing to send: the conversation has no messages.")
-    body: dict[str, Any] = {
-        "model": options.model or model,
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
-    }
+    sent = [message_dict(m) for m in messages]
+    if options.json_schema is not None and structured != "json_schema":
+        sent = so.with_instruction(sent, so.instruction(options.json_schema))
+    body: dict[str, Any] = {"model": options.model or model, "messages": sent}
     if options.temperature is not None:
         body["temperature"] = options.temperature
     if options.max_tokens is not None:
         body[max_tokens_field] = options.max_tokens
     if options.json_schema is not None:
-        body["response_format"] = response_format(options.json_schema)
+        fmt = so.response_format_for(structured, options.json_schema)
+        if fmt is not None:
+            body["response_format"] = fmt
+    if options.tools:
+        body["tools"] = [tool.to_dict() for tool in options.tools]
+        if options.tool_choice is not None:
+            body["tool_choice"] = tool_choice_value(options.tool_choice)
     body.update({k: v for k, v in options.extra.items() if k not in CLIENT_EXTRAS})
     return body
 
@@ -77,12 +118,15 @@ def vision_body(
     system: str | None = None,
     max_tokens: int | None = None,
     max_tokens_field: str = "max_completion_tokens",
+    structured: str = "json_schema",
 ) -> dict[str, Any]:
     """The ``/chat/completions`` body asking ``model`` about one image.
 
     ``image`` is checked again with :func:`hypotez.load_image` (a no-op for an already checked
     :class:`~hypotez.Image`), so calling a backend directly is as safe as going through a session.
     """
+    from hypotez_openai import structured as so
+
     if detail not in ("auto", "low", "high"):
         raise InputError(f"detail must be 'auto', 'low' or 'high', not {detail!r}.")
     checked: Image = load_image(image)
@@ -96,11 +140,15 @@ def vision_body(
             ],
         }
     )
+    if json_schema is not None and structured != "json_schema":
+        messages = so.with_instruction(messages, so.instruction(json_schema))
     body: dict[str, Any] = {"model": model, "messages": messages}
     if max_tokens is not None:
         body[max_tokens_field] = max_tokens
     if json_schema is not None:
-        body["response_format"] = response_format(json_schema)
+        fmt = so.response_format_for(structured, json_schema)
+        if fmt is not None:
+            body["response_format"] = fmt
     return body
 
 
@@ -129,31 +177,56 @@ def reply_from(data: Mapping[str, Any], backend: str, requested_model: str) -> R
         finish_reason=finish,
         backend=backend,
         raw=data,
+        tool_calls=tool_calls_from(message.get("tool_calls")),
     )
 
 
+def tool_calls_from(items: Any) -> tuple[ToolCall, ...]:
+    """The tool calls of a message (SDK objects or JSON), each with a unique id.
+
+    Servers that send no id, or the same one twice, get ids made up from the position: the
+    tool results must answer each call by its own id.
+    """
+    out: list[ToolCall] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items or ()):
+        data = item.model_dump() if hasattr(item, "model_dump") else item
+        if not isinstance(data, Mapping):
+            continue
+        function = data.get("function") or {}
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise BackendError(
+                f"The server sent a tool call without a function name: {data!r:.200}. Is it an "
+                "OpenAI-compatible server?"
+            )
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {})
+        call_id = data.get("id")
+        if not isinstance(call_id, str) or not call_id or call_id in seen:
+            call_id = f"call_{index}_{name}"
+        seen.add(call_id)
+        out.append(ToolCall(call_id, name, arguments))
+    return tuple(out)
+
+
 def description_from(reply: Reply, json_schema: Mapping[str, Any] | None) -> ImageDescription:
-    """An :class:`ImageDescription`, with ``data`` parsed when JSON was asked for."""
+    """An :class:`ImageDescription`, with ``data`` parsed (and validated against the schema)
+    when JSON was asked for."""
+    from hypotez_openai import structured as so
+
     data = None
+    text = reply.text
     if json_schema is not None:
-        data = parse_json(reply.text, reply.model, truncated=reply.finish_reason == "length")
+        text, data = so.check(
+            reply.text, json_schema, model=reply.model, truncated=reply.finish_reason == "length"
+        )
     return ImageDescription(
-        text=reply.text,
+        text=text,
         backend=reply.backend,
         model=reply.model,
         data=data,
         usage=reply.usage,
         raw=reply.raw,
     )
-
-
-def parse_json(text: str, model: str, *, truncated: bool = False) -> Any:
-    """The JSON a model was asked for, or a :class:`BackendError` saying what came instead."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply to read
-        hint = " The answer was cut at the token limit; raise max tokens." if truncated else ""
-        raise BackendError(
-            f"The model {model!r} was asked for JSON but answered {text[:120]!r}.{hint} "
-            "Use a model that supports structured output."
-        ) from None

@@ -25,6 +25,7 @@ from hypotez import (
     SentimentAnalyzer,
     texts_of,
 )
+from hypotez_openai.errors import StructuredOutputError
 
 LABELS = ("positive", "negative", "neutral")
 SYSTEM = (
@@ -87,8 +88,15 @@ class LLMSentimentAnalyzer(SentimentAnalyzer):
             parsed: list[Sentiment] = []
             if filled:
                 messages, options = self._request(filled)
-                reply = await self.chat.achat(messages, options)
-                parsed = self._parse(reply.text, len(filled), reply.model)
+                try:
+                    reply = await self.chat.achat(messages, options)
+                except StructuredOutputError as exc:
+                    # The answer breaks the schema: judge it by this analyzer's own rules,
+                    # which say what is wrong in its terms, and tolerate what it can (a
+                    # score slightly out of range is clamped).
+                    parsed = self._parse(exc.text, len(filled), exc.model)
+                else:
+                    parsed = self._parse(reply.text, len(filled), reply.model)
             out.extend(self._merge(batch, parsed))
         return out
 

@@ -114,4 +114,22 @@ class TokenCounter:
                         assistant += n  # counted once, used twice
                     elif key == "name":
                         total += TOKENS_PER_NAME
+                elif key == "tool_calls" and isinstance(value, list):
+                    # The calls are what the model writes: they count as assistant tokens.
+                    n = sum(self._call_tokens(call) for call in value)
+                    total += n
+                    if is_assistant:
+                        assistant += n
         return total, assistant
+
+    def _call_tokens(self, call: Any) -> int:
+        """An estimate of one tool call's tokens: its name and arguments, as the model
+        writes them (the exact framing of calls is not published)."""
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping):
+            return 0
+        return sum(
+            self.count(text)
+            for text in (function.get("name"), function.get("arguments"))
+            if isinstance(text, str)
+        )

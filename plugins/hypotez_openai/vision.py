@@ -12,8 +12,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from hypotez import BackendError, ImageDescription, MissingDependencyError, VisionBackend
-from hypotez_openai import errors
+from hypotez import (
+    BackendError,
+    ImageDescription,
+    InvalidRequestError,
+    MissingDependencyError,
+    VisionBackend,
+)
+from hypotez_openai import errors, structured
 from hypotez_openai.client import INSTALL, Config, Connection
 from hypotez_openai.payloads import description_from, reply_from, vision_body
 
@@ -35,6 +41,7 @@ class _VisionBase(VisionBackend):
         model: str | None,
         system: str | None,
         max_tokens: int | None,
+        structured: str = "json_schema",
     ) -> dict[str, Any]:
         """``system`` and ``max_tokens`` are extras of these backends (the seed API uses them)."""
         return vision_body(
@@ -46,7 +53,19 @@ class _VisionBase(VisionBackend):
             system=system,
             max_tokens=max_tokens,
             max_tokens_field=self.config.max_tokens_field,
+            structured=structured,
         )
+
+    def _mode(self, json_schema: Mapping[str, Any] | None) -> str | None:
+        if json_schema is None:
+            return None
+        structured.checked_schema(json_schema)
+        return structured.mode_for(self.config.where)
+
+    def _fallback(self, mode: str | None, error: Exception) -> str | None:
+        if mode is None or not structured.refuses_format(error):
+            return None
+        return structured.fall_back(self.config.where, mode, error)
 
     def _description(
         self, data: dict[str, Any], body: dict[str, Any], json_schema: Mapping[str, Any] | None
@@ -74,14 +93,22 @@ class OpenAIVision(_VisionBase):
         system: str | None = None,
         max_tokens: int | None = None,
     ) -> ImageDescription:
-        body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
+        mode = self._mode(json_schema)
         client = await self.connection.aio()
-        try:
-            async with self.connection.slot():
-                completion = await client.chat.completions.create(**body)
-        except Exception as exc:
-            raise self.connection.error(exc, model=body["model"]) from None
-        return self._description(completion.model_dump(mode="json"), body, json_schema)
+        while True:
+            body = self._body(
+                image, prompt, detail, json_schema, model, system, max_tokens, mode or "json_schema"
+            )
+            try:
+                async with self.connection.slot():
+                    completion = await client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self.connection.error(exc, model=body["model"])
+                mode = self._fallback(mode, error)
+                if mode is None:
+                    raise error from None
+                continue
+            return self._description(completion.model_dump(mode="json"), body, json_schema)
 
     async def aclose(self) -> None:
         await self.connection.aclose()
@@ -129,8 +156,19 @@ class OpenAIHttpVision(_VisionBase):
         system: str | None = None,
         max_tokens: int | None = None,
     ) -> ImageDescription:
-        body = self._body(image, prompt, detail, json_schema, model, system, max_tokens)
-        return self._description(self._post("chat/completions", body), body, json_schema)
+        mode = self._mode(json_schema)
+        while True:
+            body = self._body(
+                image, prompt, detail, json_schema, model, system, max_tokens, mode or "json_schema"
+            )
+            try:
+                data = self._post("chat/completions", body)
+            except InvalidRequestError as error:
+                mode = self._fallback(mode, error)
+                if mode is None:
+                    raise
+                continue
+            return self._description(data, body, json_schema)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx
@@ -166,10 +204,14 @@ class OpenAIHttpVision(_VisionBase):
                         "not a JSON object. Is OPENAI_BASE_URL an OpenAI-compatible endpoint?"
                     )
                 return data
-            if response.status_code in _RETRY_STATUSES and not last:
+            if (
+                response.status_code in _RETRY_STATUSES
+                and not last
+                and not errors.is_invalid_request(response.status_code, response.text)
+            ):
                 _sleep(attempt, response.headers.get("retry-after"))
                 continue
-            message, code = _error_of(response)
+            message, code, param, data = _error_of(response)
             raise errors.for_status(
                 response.status_code,
                 message,
@@ -178,6 +220,8 @@ class OpenAIHttpVision(_VisionBase):
                 model=body.get("model"),
                 retries=retries,
                 api_key=self.config.api_key,
+                param=param,
+                body=data,
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -201,12 +245,11 @@ def _sleep(attempt: int, retry_after: str | None) -> None:
     time.sleep(delay)
 
 
-def _error_of(response: Any) -> tuple[str, str | None]:
+def _error_of(response: Any) -> tuple[str, str | None, str | None, Any]:
+    """(message, code, param, parsed body) of an error answer."""
     try:
         data = response.json()
     except ValueError:
-        return response.text[:300], None
-    inner = data.get("error", data) if isinstance(data, dict) else data
-    if isinstance(inner, dict):
-        return str(inner.get("message") or ""), inner.get("code")
-    return str(inner), None
+        return response.text[:2000], None, None, None
+    message, code, param = errors.message_of(data)
+    return message, code, param, data

@@ -92,3 +92,76 @@ def png_file(tmp_path: Path) -> Path:
     path = tmp_path / "square.png"
     path.write_bytes(make_png())
     return path
+
+
+# -- the OpenAI-compatible servers the plugin's integration tests run against ------------------
+
+SERVERS = ("aimock", "llamacpp")
+
+
+class Server:
+    """One real OpenAI-compatible server, as the plugin's tests see it: where it is, its model,
+    how to reach it, and how many requests it has answered."""
+
+    def __init__(self, name: str, real: Any, model: str, settings_home: Path) -> None:
+        self.name = name
+        self.real = real
+        self.base_url = real.base_url
+        self.api_key = real.api_key
+        self.model = model
+        self._home = settings_home
+        # llama.cpp's server lives for the whole session: count from here on.
+        self._before = 0 if name == "aimock" else len(real.requests("/v1/chat/completions"))
+
+    def settings_for(self, **overrides: Any) -> hypotez.Settings:
+        """Settings pointing at this server (its key, its model, quick retries)."""
+        values: dict[str, Any] = {
+            "home": self._home,
+            "max_retries": 1,
+            "timeout": 60,
+            "model": self.model,
+        }
+        openai: dict[str, Any] = {
+            "api_key": overrides.pop("api_key", self.api_key),
+            "base_url": overrides.pop("base_url", self.base_url),
+        }
+        if self.name == "llamacpp":
+            # llama.cpp's server ignores max_completion_tokens (docs: the servers table).
+            openai["max_tokens_field"] = "max_tokens"
+        values.update(overrides)
+        options = {k: dict(v) for k, v in (values.pop("options", None) or {}).items()}
+        options["openai"] = {**openai, **options.get("openai", {})}
+        return hypotez.Settings.load(env={}, options=options, **values)
+
+    def chat_requests(self) -> list[int]:
+        """The HTTP status of every chat request the server answered (oldest first)."""
+        if self.name == "aimock":
+            return [
+                e["response"]["status"]
+                for e in self.real.journal("/v1/chat/completions", method="POST")
+            ]
+        answered = self.real.requests("/v1/chat/completions")[self._before :]
+        return [status for _m, _p, status in answered]
+
+    def sent(self) -> list[dict[str, Any]] | None:
+        """The bodies of the chat requests, where the server shows them (aimock only)."""
+        return self.real.chat_requests() if self.name == "aimock" else None
+
+    def add_fixtures(self, fixtures: list[dict[str, Any]]) -> None:
+        """Canned answers (aimock); a real model answers by itself, so nothing to do there."""
+        if self.name == "aimock":
+            self.real.add_fixtures(fixtures, first=True)
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
+    """Each OpenAI-compatible server in turn: aimock, then llama.cpp's own server."""
+    from hypotez_openai import structured
+
+    structured.forget()  # what a server accepts is learnt per process: start each test afresh
+    if request.param == "aimock":
+        return Server("aimock", request.getfixturevalue("aimock"), "gpt-4o-mini", tmp_path / "h")
+    real = request.getfixturevalue("llamacpp_server")
+    if real.process.poll() is not None:
+        pytest.fail(f"The llama.cpp server exited early:\n{real.log_text()[-4000:]}")
+    return Server("llamacpp", real, real.model, tmp_path / "h")

@@ -92,7 +92,7 @@ def test_scrub_removes_the_key_and_masked_keys() -> None:
         (500, None, hypotez.ServerError),
         (503, None, hypotez.ServerError),
         (400, "context_length_exceeded", hypotez.ContextLengthError),
-        (400, "invalid_value", hypotez.BackendError),
+        (400, "invalid_value", hypotez.InvalidRequestError),
     ],
 )
 def test_status_table(status: int, code: str | None, cls: type) -> None:
@@ -292,19 +292,19 @@ def _sse(*events: str) -> httpx2.Response:
 
 
 @pytest.mark.parametrize(
-    "events",
+    ("events", "said"),
     [
-        ['{"id": "x", "object": "weird"}', "[DONE]"],  # JSON, but no choices
-        ['{"choices": "not a list"}', "[DONE]"],
-        ["[DONE]"],  # nothing at all
+        (['{"id": "x", "object": "weird"}', "[DONE]"], "without any chat reply"),  # no choices
+        (['{"choices": "not a list"}', "[DONE]"], "without any chat reply"),
+        (["[DONE]"], "without sending anything"),  # nothing at all
     ],
 )
 def test_a_stream_without_any_chat_reply_is_an_error_and_stores_nothing(
-    events: list[str], home: Any
+    events: list[str], said: str, home: Any
 ) -> None:
     chat = chat_with(lambda request: _sse(*events))
     with hypotez.Session(chat=chat, sentiment=False) as s:
-        with pytest.raises(hypotez.BackendError, match="without any chat reply"):
+        with pytest.raises(hypotez.BackendError, match=f"(?i){said}.*nothing was stored"):
             list(s.stream("hello"))
         assert s.dialogue_id is None and s.storage.list_dialogues() == []
 
@@ -315,3 +315,197 @@ def test_a_stream_with_an_empty_reply_that_finished_is_a_reply() -> None:
     chunks = list(chat.stream([hypotez.Message("user", "x")], hypotez.ChatOptions()))
     assert chunks[-1].reply is not None and chunks[-1].reply.text == ""
     assert chunks[-1].reply.finish_reason == "stop"
+
+
+# -- requests a server refuses, structured output that degrades ---------------------------------
+
+LLAMA_500 = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}\n\n"
+    '  File "/srv/llama_cpp/server/app.py", line 376, in create_chat_completion'
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "param"),
+    [
+        (400, {"error": {"message": "bad", "param": "tools[0].function"}}, "tools"),
+        (422, {"detail": [{"loc": ["body", "tool_choice"], "msg": "bad"}]}, "tool_choice"),
+        (
+            500,
+            {"error": {"message": LLAMA_500, "type": "internal_server_error"}},
+            "response_format",
+        ),
+        (400, {"error": {"message": "bad request"}}, None),
+    ],
+)
+def test_a_refused_request_names_its_parameter(status: int, body: Any, param: str | None) -> None:
+    from hypotez_openai.errors import message_of
+
+    message, code, given = message_of(body)
+    error = for_status(
+        status,
+        message,
+        code=code,
+        where="http://x/v1",
+        model="m",
+        retries=2,
+        api_key=KEY,
+        param=given,
+        body=body,
+    )
+    assert type(error) is hypotez.InvalidRequestError
+    assert error.param == param
+    assert "not retried" in str(error)
+    assert "File " not in str(error)  # the server's traceback is left out
+
+
+def test_a_plain_500_is_still_a_server_error() -> None:
+    error = for_status(
+        500, "out of memory", code=None, where="http://x/v1", model="m", retries=2, api_key=KEY
+    )
+    assert type(error) is hypotez.ServerError
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}},
+    "required": ["n"],
+    "additionalProperties": False,
+}
+
+
+def refusing(accepts: str, answer: str, seen: list[dict[str, Any]]) -> Any:
+    """A server that accepts only one way of asking for JSON."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        kind = body.get("response_format", {}).get("type", "prompt")
+        if kind != accepts:
+            error = {
+                "message": f"response_format {kind} is not supported",
+                "param": "response_format",
+            }
+            return httpx2.Response(400, json={"error": error})
+        return httpx2.Response(200, json=completion(answer))
+
+    return handler
+
+
+def test_structured_output_falls_back_and_remembers_per_base_url() -> None:
+    from hypotez_openai import structured
+
+    structured.forget()
+    seen: list[dict[str, Any]] = []
+    backend = chat_with(refusing("prompt", '```json\n{"n": 3}\n```', seen))
+    options = hypotez.ChatOptions(json_schema=SCHEMA)
+    messages = [hypotez.Message("system", "Be brief."), hypotez.Message("user", "How many?")]
+    try:
+        reply = backend.chat(messages, options)
+        assert reply.text == '{"n": 3}'  # the code fence is taken off
+        assert [b.get("response_format", {}).get("type") for b in seen] == [
+            "json_schema",
+            "json_object",
+            None,
+        ]
+        assert seen[1]["response_format"]["schema"] == SCHEMA
+        # JSON mode and the prompt carry the schema in the system message, not a second one.
+        assert [m["role"] for m in seen[2]["messages"]] == ["system", "user"]
+        assert seen[2]["messages"][0]["content"].startswith("Be brief.\n\nAnswer with one JSON")
+        assert json.dumps(SCHEMA) in seen[2]["messages"][0]["content"]
+        assert structured.remembered() == {"http://mock.local/v1": "prompt"}
+        seen.clear()
+        backend.chat(messages, options)
+        assert len(seen) == 1 and "response_format" not in seen[0]  # straight to what works
+    finally:
+        structured.forget()
+
+
+def test_a_structured_answer_that_breaks_the_schema_is_refused() -> None:
+    from hypotez_openai.errors import StructuredOutputError
+
+    backend = chat_with(lambda r: httpx2.Response(200, json=completion('{"n": "three"}')))
+    with pytest.raises(StructuredOutputError, match=r"at n: 'three' is not of type 'integer'"):
+        backend.chat(
+            [hypotez.Message("user", "How many?")], hypotez.ChatOptions(json_schema=SCHEMA)
+        )
+    backend = chat_with(lambda r: httpx2.Response(200, json=completion("three")))
+    with pytest.raises(StructuredOutputError, match="is not JSON"):
+        backend.chat(
+            [hypotez.Message("user", "How many?")], hypotez.ChatOptions(json_schema=SCHEMA)
+        )
+
+
+def test_a_malformed_schema_fails_before_any_request() -> None:
+    seen: list[Any] = []
+    backend = chat_with(lambda r: seen.append(r) or httpx2.Response(200, json=completion("{}")))
+    for bad, says in (
+        ({"name": "x", "schema": 3}, r"json_schema\['schema'\] must be a JSON schema object"),
+        ({"type": "objekt"}, "not a valid JSON schema"),
+    ):
+        with pytest.raises(hypotez.InputError, match=says):
+            backend.chat([hypotez.Message("user", "x")], hypotez.ChatOptions(json_schema=bad))
+    assert seen == []
+
+
+def test_tools_and_tool_messages_go_out_in_the_chat_completions_shape() -> None:
+    spec = hypotez.ToolSpec("get_weather", "Weather.", {"type": "object", "properties": {}})
+    call = hypotez.ToolCall("c1", "get_weather", '{"city": "Oslo"}')
+    messages = [
+        hypotez.Message("user", "Weather?"),
+        hypotez.Message("assistant", "", tool_calls=[call]),
+        hypotez.Message("tool", "sunny", tool_call_id="c1", name="get_weather"),
+    ]
+    body = chat_body(
+        messages,
+        hypotez.ChatOptions(tools=[spec], tool_choice="get_weather"),
+        model="m",
+        max_tokens_field="max_tokens",
+    )
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [call.to_dict()],
+    }
+    assert body["messages"][2] == {"role": "tool", "content": "sunny", "tool_call_id": "c1"}
+    assert body["tools"] == [spec.to_dict()]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+
+
+def test_tool_calls_without_ids_or_with_one_id_twice_get_unique_ids() -> None:
+    calls = [
+        {"type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "x", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "x", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+    ]
+    backend = chat_with(lambda r: httpx2.Response(200, json=completion(None, tool_calls=calls)))
+    reply = backend.chat([hypotez.Message("user", "x")], hypotez.ChatOptions())
+    assert [c.id for c in reply.tool_calls] == ["call_0_f", "x", "call_2_g"]
+
+
+def test_the_raw_http_vision_backend_falls_back_and_validates_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hypotez_openai import structured
+
+    structured.forget()
+    seen: list[str] = []
+    schema = {"type": "object", "properties": {"shape": {"type": "string"}}, "required": ["shape"]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        kind = body.get("response_format", {}).get("type")
+        seen.append(kind)
+        if kind == "json_schema":  # as llama.cpp's server words it, as an internal error
+            return httpx.Response(500, json={"error": {"message": LLAMA_500}})
+        return httpx.Response(200, json=completion('{"shape": "square"}'))
+
+    monkeypatch.setattr("hypotez_openai.vision.time.sleep", lambda _s: None)
+    backend = OpenAIHttpVision(config(max_retries=3), transport=httpx.MockTransport(handler))
+    try:
+        result = backend.describe(make_png(), json_schema=schema)
+        assert result.data == {"shape": "square"}
+        assert seen == ["json_schema", "json_object"]  # the 500 was not retried
+    finally:
+        structured.forget()

@@ -97,7 +97,7 @@ def test_every_error_kind_is_reported_with_its_line(tmp_path: Path) -> None:
         {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]},  # 11
         {
             "messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}],
-            "tools": [],
+            "tools": [],  # tools are carried now (issue 14), but an empty list is still refused
         },  # 12
     ]
     path = write_jsonl(tmp_path / "bad.jsonl", lines)
@@ -115,7 +115,7 @@ def test_every_error_kind_is_reported_with_its_line(tmp_path: Path) -> None:
         ("unrecognized_role", 9),
         ("missing_content", 10),
         ("example_missing_assistant_message", 11),
-        ("example_unrecognized_key", 12),
+        ("invalid_tools", 12),
     }
     # Line 7 has two messages missing a key; line 10 two bad contents: each is reported.
     assert sum(e.line == 7 and e.code == "message_missing_key" for e in report.errors) == 2

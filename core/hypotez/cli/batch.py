@@ -86,7 +86,7 @@ def _print(summary: Any, as_json: bool) -> None:
 )
 @click.option(
     "--engine",
-    help="Batch engine (`hypotez plugins` lists them) [default: local] [env: HYPOTEZ_BATCH_ENGINE].",
+    help="Batch engine (`hypotez plugins` lists them) [env: HYPOTEZ_BATCH_ENGINE; default: local].",
 )
 @click.option("--column", help="Input column to read [default: text, prompt or image].")
 @click.option(

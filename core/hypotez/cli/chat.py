@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
-from hypotez.cli.common import ReplyNotStored, ask_and_print, sentiment_text, session
+from hypotez.cli.common import (
+    ReplyNotStored,
+    ask_and_print,
+    load_tools,
+    sentiment_text,
+    session,
+)
 
 HELP = "Commands: /exit (or /quit, Ctrl-D) to leave, /new to start a new dialogue, /help."
 
@@ -42,6 +50,13 @@ def _passing_errors() -> tuple[type[Exception], ...]:
 @click.option(
     "--stream/--no-stream", default=True, show_default=True, help="Print replies as they arrive."
 )
+@click.option(
+    "--tool",
+    "tools",
+    multiple=True,
+    metavar="MODULE:FUNCTION",
+    help="A Python function the model may call (repeatable); calls are shown as they happen.",
+)
 def chat(
     chat_name: str | None,
     model: str | None,
@@ -52,12 +67,15 @@ def chat(
     temperature: float | None,
     max_tokens: int | None,
     stream: bool,
+    tools: tuple[str, ...],
 ) -> None:
     """Talk with the model; every turn is stored with its sentiment. /exit to leave.
 
     A request that fails for a passing reason (rate limit, server error, timeout, dropped
     connection, context too long) is reported and the chat goes on; the exit code is then 1.
+    With --tool the model may call your functions in every turn (see `hypotez ask --help`).
     """
+    functions = load_tools(tools)
     with session(
         chat=chat_name,
         sentiment=analyzer,
@@ -69,7 +87,9 @@ def chat(
         click.echo(
             f"Chatting with {s.chat_backend.name} ({s.model or 'default model'}). {HELP}", err=True
         )
-        kwargs = {"temperature": temperature, "max_tokens": max_tokens}
+        kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        if functions:
+            kwargs["tools"] = functions
         passing = _passing_errors()
         failed = 0
         while True:

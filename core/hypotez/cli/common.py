@@ -8,7 +8,7 @@ end of standard input), 2 bad input or usage, 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -144,27 +144,33 @@ def ask_and_print(
 
     A reply that arrived but could not be analysed or stored is still printed, then
     :class:`ReplyNotStored` is raised: a reply may have been paid for and is never thrown away.
+    With tools, each call and its result are shown on standard error as they happen (the
+    session's stream says when), whether or not the reply itself is streamed.
     """
     from hypotez.errors import HypotezError
 
     before = s.last_reply
     printed = False
     try:
-        if not stream:
+        if not stream and not kwargs.get("tools"):
             reply = s.ask(text, **kwargs)
             if echo:
                 click.echo(reply.text)
             return reply
         final = None
         for chunk in s.stream(text, **kwargs):
-            if chunk.reply is not None:
+            if chunk.tool_call is not None:
+                show_tool_call(chunk.tool_call)
+            elif chunk.tool_result is not None:
+                show_tool_result(chunk.tool_result)
+            elif chunk.reply is not None:
                 final = chunk.reply
-            elif echo:
+            elif echo and stream:
                 click.echo(chunk.delta, nl=False)
                 printed = True
-        if echo:
-            click.echo()
         assert final is not None  # Session.stream always ends with the whole reply
+        if echo:
+            click.echo() if stream else click.echo(final.text)
         return final
     except HypotezError as exc:
         arrived = s.last_reply
@@ -178,6 +184,54 @@ def ask_and_print(
             else:
                 click.echo(arrived.text)
         raise ReplyNotStored(exc, arrived) from exc
+
+
+def show_tool_call(call: Any) -> None:
+    from hypotez.tools import describe_call
+
+    click.echo(f"[tool] {describe_call(call)}", err=True)
+
+
+def show_tool_result(result: Any) -> None:
+    lines = result.content.strip().splitlines() or [""]
+    first = lines[0][:200] + (" ..." if len(lines) > 1 or len(lines[0]) > 200 else "")
+    said = "failed: " if result.is_error else "-> "
+    click.echo(f"[tool] {result.call.name} {said}{first}", err=True)
+
+
+def load_tools(specs: Sequence[str]) -> list[Any]:
+    """``module:function`` names (``--tool``) -> the functions, imported from the current
+    folder or the installed packages."""
+    import importlib
+    import os
+
+    if os.getcwd() not in sys.path:  # as `python -m` does: a tools.py next to you is found
+        sys.path.insert(0, os.getcwd())
+    found = []
+    for spec in specs:
+        module_name, _, attribute = spec.partition(":")
+        if not module_name or not attribute:
+            raise click.BadParameter(
+                f"{spec!r} is not MODULE:FUNCTION (e.g. mytools:get_weather).", param_hint="--tool"
+            )
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise click.BadParameter(
+                f"cannot import {module_name!r} for {spec!r} ({exc}). Run from the folder that "
+                f"holds {module_name.replace('.', '/')}.py, or install the package.",
+                param_hint="--tool",
+            ) from None
+        for part in attribute.split("."):
+            if not hasattr(target, part):
+                raise click.BadParameter(
+                    f"{module_name!r} has no {attribute!r} (from {spec!r}).", param_hint="--tool"
+                )
+            target = getattr(target, part)
+        if not callable(target):
+            raise click.BadParameter(f"{spec!r} is not a function.", param_hint="--tool")
+        found.append(target)
+    return found
 
 
 def echo_json(data: Any) -> None:

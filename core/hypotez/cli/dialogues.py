@@ -32,14 +32,23 @@ def list_(as_json: bool) -> None:
 @dialogues.command()
 @click.argument("dialogue_id")
 def show(dialogue_id: str) -> None:
-    """Print a dialogue turn by turn, with each turn's sentiment."""
+    """Print a dialogue turn by turn, with each turn's sentiment, tool calls and results."""
     with _storage() as storage:
         dialogue = storage.load_dialogue(dialogue_id)
     if dialogue.info.system:
         click.echo(f"system: {dialogue.info.system}")
+    from hypotez.tools import describe_call
+
     for turn in dialogue.turns:
         mood = f"  [{sentiment_text(turn.sentiment)}]" if turn.sentiment else ""
-        click.echo(f"{turn.role}: {turn.content}{mood}")
+        if turn.role == "tool":
+            failed = " (error)" if turn.meta.get("error") else ""
+            click.echo(f"tool {turn.name or '?'}{failed}: {turn.content}")
+            continue
+        if turn.content or not turn.tool_calls:
+            click.echo(f"{turn.role}: {turn.content}{mood}")
+        for call in turn.tool_calls:
+            click.echo(f"{turn.role} calls {describe_call(call, limit=500)}")
 
 
 @dialogues.command()

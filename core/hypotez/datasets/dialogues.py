@@ -21,7 +21,12 @@ replies users liked"):
 - a callable ``f(turn) -> bool`` (given the judged turn, or ``None`` if there is none).
 
 A reply with no stored sentiment fails every label or score filter: we cannot tell that users
-liked it. The system instruction is, in order: the ``system`` argument, the dialogue's stored
+liked it.
+
+Tool use: an exchange in which the model called tools is one example ending with its final
+reply, the calls and their results before it (assistant ``tool_calls``, ``tool`` messages) in
+the chat fine-tuning format's tool-call shape, and the tools that were offered under
+``"tools"``. An assistant turn that only called tools is never an example's last message. The system instruction is, in order: the ``system`` argument, the dialogue's stored
 system instruction, the instructions of the dialogue's assistant preset (from storage).
 """
 
@@ -32,7 +37,7 @@ from typing import Any, Literal
 
 from hypotez.datasets.records import Dataset, Record
 from hypotez.errors import InputError
-from hypotez.models import LABELS, Dialogue, Turn
+from hypotez.models import LABELS, Dialogue, Turn, example_message, tools_of
 from hypotez.protocols import Storage
 
 SentimentFilter = bool | str | float | Callable[[Turn | None], bool] | None
@@ -77,7 +82,15 @@ def _judged(turns: Sequence[Turn], index: int, by: str) -> Turn | None:
 
 
 def _msg(turn: Turn) -> dict[str, Any]:
-    return {"role": turn.role, "content": turn.content}
+    return example_message(turn.to_message())
+
+
+def _example(head: list[dict[str, Any]], turns: Sequence[Turn]) -> dict[str, Any]:
+    data: dict[str, Any] = {"messages": head + [_msg(t) for t in turns]}
+    tools = tools_of(turns)
+    if tools:
+        data["tools"] = [t.to_dict() for t in tools]
+    return data
 
 
 def dialogue_records(
@@ -101,22 +114,23 @@ def dialogue_records(
     instruction = system if system is not None else dialogue.info.system
     head = [{"role": "system", "content": instruction}] if instruction else []
     source = f"dialogue {dialogue.id}"
-    replies = [i for i, t in enumerate(turns) if t.role == "assistant"]
+    # Replies are what the model answered in words; a turn that only called tools is part of
+    # the exchange that leads to one.
+    replies = [i for i, t in enumerate(turns) if t.role == "assistant" and not t.tool_calls]
     if mode == "dialogue":
         if not replies or not all(keep(_judged(turns, i, by)) for i in replies):
             return []
-        return [Record.checked({"messages": head + [_msg(t) for t in turns]}, source, 1)]
+        return [Record.checked(_example(head, turns), source, 1)]
     records = []
     for i in replies:
         if not keep(_judged(turns, i, by)):
             continue
         context = turns[:i] if history is None else turns[max(0, i - history) : i]
+        # A cut history never starts with tool results whose calls were cut off.
+        while context and context[0].role == "tool":
+            context = context[1:]
         # The turn number (1-based, as `hypotez dialogues show` lists them) is the "line".
-        records.append(
-            Record.checked(
-                {"messages": head + [_msg(t) for t in context] + [_msg(turns[i])]}, source, i + 1
-            )
-        )
+        records.append(Record.checked(_example(head, [*context, turns[i]]), source, i + 1))
     return records
 
 

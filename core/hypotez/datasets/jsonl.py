@@ -1,6 +1,7 @@
 """The chat JSONL that trainers upload, byte for byte the same for the same examples.
 
-One example per line, ``{"messages":[{"role":...,"content":...},...]}``: compact separators,
+One example per line, ``{"messages":[{"role":...,"content":...},...]}`` (plus ``"tools"`` when
+the example uses tools, in the tool-call shape of :meth:`TrainingExample.to_dict`): compact separators,
 keys in a fixed order, non-ASCII text kept as UTF-8 (not ``\\u`` escapes, which would only
 inflate the file), ``\\n`` line ends, a final newline. A trainer that serialises with
 :func:`to_jsonl` uploads exactly the bytes that were validated.
@@ -16,8 +17,7 @@ from hypotez.models import TrainingExample
 
 
 def example_line(example: TrainingExample) -> str:
-    messages = [{"role": m.role, "content": m.content} for m in example.messages]
-    return json.dumps({"messages": messages}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(example.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
 def to_jsonl(examples: Iterable[TrainingExample]) -> bytes:

@@ -127,8 +127,9 @@ class Backend(abc.ABC):
 class ChatBackend(Backend):
     """Multi-turn chat: messages in, a :class:`~hypotez.Reply` out.
 
-    Implement ``chat`` or ``achat`` (required), optionally ``stream``/``astream`` and
-    ``list_models``/``alist_models``.
+    Implement ``chat`` or ``achat`` (required), optionally ``stream``/``astream``,
+    ``list_models``/``alist_models`` and, when the backend knows them, ``context_window`` and
+    ``count_tokens`` (or their async sides).
 
     **Tools.** A backend declares that it can offer tools to its model by setting
     ``supports_tools = True``, and then:
@@ -155,6 +156,8 @@ class ChatBackend(Backend):
         ("chat", "achat", False),
         ("stream", "astream", True),
         ("list_models", "alist_models", False),
+        ("context_window", "acontext_window", False),
+        ("count_tokens", "acount_tokens", False),
     )
 
     @abc.abstractmethod
@@ -193,6 +196,33 @@ class ChatBackend(Backend):
     async def alist_models(self) -> list[ModelInfo]:
         """:meth:`list_models`, from async code."""
         raise NotImplementedError  # replaced: derived from list_models
+
+    @_side
+    def context_window(self, model: str | None = None) -> int | None:
+        """How many tokens one request to ``model`` (default: the backend's) may hold, prompt
+        and reply together; ``None`` (the default) when the backend cannot tell.
+
+        Callers that pack work into requests (the ``llm`` sentiment analyzer) size them by it.
+        """
+        return None
+
+    @_follows
+    async def acontext_window(self, model: str | None = None) -> int | None:
+        """:meth:`context_window`, from async code."""
+        raise NotImplementedError  # replaced: derived from context_window
+
+    @_side
+    def count_tokens(self, messages: Sequence[Message], *, model: str | None = None) -> int | None:
+        """How many tokens ``messages`` take as a prompt to ``model``, chat template included;
+        ``None`` (the default) when the backend cannot count them exactly."""
+        return None
+
+    @_follows
+    async def acount_tokens(
+        self, messages: Sequence[Message], *, model: str | None = None
+    ) -> int | None:
+        """:meth:`count_tokens`, from async code."""
+        raise NotImplementedError  # replaced: derived from count_tokens
 
 
 class SentimentAnalyzer(Backend):

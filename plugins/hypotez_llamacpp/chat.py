@@ -219,16 +219,17 @@ class LlamaCppChat(ChatBackend):
                 )
             return str(_render(loaded, _dicts(messages)).prompt)
 
-    def count_tokens(self, messages: Sequence[Message], *, model: str | None = None) -> int:
-        """How many tokens ``messages`` take in the context window, template included."""
+    def context_window(self, model: str | None = None) -> int:
+        """The loaded context window (n_ctx, as llama.cpp padded it), loading the model."""
         with self._lock.hold():
-            loaded = self._ensure(model)
-            count = _prompt_tokens(loaded, _dicts(messages))
-            if count is None:
-                raise ConfigError(
-                    f"The model {loaded.model.id!r} has no chat template to count with."
-                )
-            return count
+            return self._ensure(model).n_ctx
+
+    def count_tokens(self, messages: Sequence[Message], *, model: str | None = None) -> int | None:
+        """How many tokens ``messages`` take in the context window, template included;
+        ``None`` for a model without a chat template (llama-cpp-python's ``chat_format``
+        formats its prompts then, out of our sight)."""
+        with self._lock.hold():
+            return _prompt_tokens(self._ensure(model), _dicts(messages))
 
     # -- chat ------------------------------------------------------------------------------
     def _plan(self, loaded: _Loaded, msgs: list[dict[str, Any]], options: ChatOptions) -> Plan:

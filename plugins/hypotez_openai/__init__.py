@@ -68,6 +68,9 @@ def _llm_sentiment(context: Context) -> Any:
         context.get("chat", settings.option("llm", "chat", None, str)),
         model=settings.option("llm", "model", None, str),
         batch_size=settings.option("llm", "batch_size", 20, int),
+        context_window=settings.option("llm", "context_window", None, int),
+        max_pieces=settings.option("llm", "max_pieces", 8, int),
+        concurrency=settings.option("llm", "concurrency", 4, int),
     )
 
 

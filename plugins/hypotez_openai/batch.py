@@ -130,7 +130,7 @@ class OpenAIBatchEngine(BatchEngine):
         task, model = job.task, self._model(job)
         field = self.config.max_tokens_field
         if task.name == "sentiment":
-            from hypotez_openai.sentiment import SCHEMA, SYSTEM
+            from hypotez_openai.sentiment import SYSTEM, schema_for
 
             messages = [
                 Message("system", SYSTEM),
@@ -138,7 +138,7 @@ class OpenAIBatchEngine(BatchEngine):
             ]
             return chat_body(
                 messages,
-                ChatOptions(model=model, temperature=0, json_schema=SCHEMA),
+                ChatOptions(model=model, temperature=0, json_schema=schema_for(1)),
                 model=model,
                 max_tokens_field=field,
             )

@@ -14,6 +14,7 @@ from hypotez import (
     BackendError,
     ChatBackend,
     ChatOptions,
+    HypotezError,
     Message,
     ModelInfo,
     Reply,
@@ -47,6 +48,7 @@ class OpenAIChat(ChatBackend):
     def __init__(self, config: Config, *, http_client: Any = None) -> None:
         self.config = config
         self.connection = Connection(config, http_client=http_client, backend=self.name)
+        self._windows: dict[str, int | None] = {}  # model id -> context window it states
 
     # -- request plumbing --------------------------------------------------------------
     def _body(
@@ -189,17 +191,49 @@ class OpenAIChat(ChatBackend):
         yield ReplyChunk("", self._checked(reply, options))
 
     async def alist_models(self) -> list[ModelInfo]:
+        return self._models(await self._listed())
+
+    async def _listed(self) -> list[Any]:
         try:
             client = await self.connection.aio()
             async with self.connection.slot():
                 page = await client.models.list()
-                models = [m async for m in page]
+                return [m async for m in page]
         except Exception as exc:
             raise self.connection.error(exc, model=None) from None
-        return self._models(models)
+
+    async def acontext_window(self, model: str | None = None) -> int | None:
+        """The window the server states in its model list, else ``None``.
+
+        OpenAI's own list states none; vLLM (``max_model_len``), OpenRouter and LM Studio
+        (``context_length``) and Groq (``context_window``) do. Asked once per model.
+        """
+        name = model or self.config.model
+        if name not in self._windows:
+            try:
+                listed = await self._listed()
+            except HypotezError:  # a server without a model list: the window is unknown
+                listed = []
+            for entry in listed:
+                self._windows.setdefault(entry.id, window_of(entry))
+            self._windows.setdefault(name, None)
+        return self._windows[name]
 
     async def aclose(self) -> None:
         await self.connection.aclose()
+
+
+#: Fields of a model-list entry that state its context window, by server (see acontext_window).
+WINDOW_FIELDS = ("max_model_len", "context_length", "context_window", "max_context_length")
+
+
+def window_of(entry: Any) -> int | None:
+    """The context window a model-list entry states (an SDK ``Model`` keeps unknown fields)."""
+    for field in WINDOW_FIELDS:
+        value = getattr(entry, field, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 _PARAMETERS: dict[type, frozenset[str]] = {}

@@ -102,6 +102,13 @@ def invalid_request(where: str, status: int, said: str, param: str | None) -> In
     )
 
 
+#: How servers say a request is longer than the model's window: OpenAI, vLLM and
+#: llama-cpp-python ("maximum context length is N tokens"), llama.cpp's server ("exceeds the
+#: available context size", type exceed_context_size_error), others ("context window").
+CONTEXT_CODES = ("context_length_exceeded", "exceed_context_size_error")
+CONTEXT_WORDS = ("context length", "context size", "context window")
+
+
 def for_status(
     status: int,
     server_message: str,
@@ -135,7 +142,9 @@ def for_status(
             f"retries ({said}). Wait and try again, lower the request rate, or check your "
             "quota and billing."
         )
-    if code == "context_length_exceeded" or (status == 400 and "context length" in said.lower()):
+    if code in CONTEXT_CODES or (
+        status == 400 and any(words in said.lower() for words in CONTEXT_WORDS)
+    ):
         return ContextLengthError(
             f"The dialogue does not fit the context window of {model or 'the model'} ({said}). "
             "Start a new dialogue, shorten the message, or use a model with a larger context."

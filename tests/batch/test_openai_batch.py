@@ -267,7 +267,7 @@ async def test_output_and_error_lines_map_back_and_missing_rows_become_errors(
     )
     (tmp_path / "openai-batch").mkdir()
     (tmp_path / "openai-batch" / "p1.ids").write_text(json.dumps(["a", "b", "c", "d"]))
-    verdict = json.dumps({"results": [{"id": 0, "label": "positive", "score": 0.9}]})
+    verdict = json.dumps({"results": {"0": {"label": "positive", "score": 0.9}}})
     client = SimpleNamespace(
         files=FakeFiles(
             {

@@ -33,9 +33,13 @@ def test_several_texts_in_one_request_with_a_schema(
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema"
     assert fmt["json_schema"]["strict"] is True
-    item = fmt["json_schema"]["schema"]["properties"]["results"]["items"]
+    results = fmt["json_schema"]["schema"]["properties"]["results"]
+    # One verdict per text, keyed by its id: each id exactly once, no other.
+    assert results["required"] == ["0", "1", "2"] == list(results["properties"])
+    assert results["additionalProperties"] is False
+    item = results["properties"]["2"]
     assert item["properties"]["label"]["enum"] == ["positive", "negative", "neutral"]
-    assert item["required"] == ["id", "label", "score"]
+    assert item["required"] == ["label", "score"]
 
 
 def test_blank_texts_are_neutral_without_a_request(
@@ -53,15 +57,11 @@ def test_batches_follow_batch_size(aimock: Aimock, settings_for) -> None:
         [
             {
                 "match": {"responseFormat": "json_schema", "userMessage": "good"},
-                "response": {
-                    "content": {"results": [{"id": 0, "label": "positive", "score": 0.7}]}
-                },
+                "response": {"content": {"results": {"0": {"label": "positive", "score": 0.7}}}},
             },
             {
                 "match": {"responseFormat": "json_schema", "userMessage": "awful"},
-                "response": {
-                    "content": {"results": [{"id": 0, "label": "negative", "score": -1.2}]}
-                },
+                "response": {"content": {"results": {"0": {"label": "negative", "score": -1.2}}}},
             },
         ],
         first=True,
@@ -101,10 +101,10 @@ def test_llm_sentiment_is_recorded_with_ask(aimock: Aimock, settings: hypotez.Se
                 "match": {"responseFormat": "json_schema", "userMessage": "Thanks, this is great"},
                 "response": {
                     "content": {
-                        "results": [
-                            {"id": 0, "label": "positive", "score": 0.8},
-                            {"id": 1, "label": "neutral", "score": 0.1},
-                        ]
+                        "results": {
+                            "0": {"label": "positive", "score": 0.8},
+                            "1": {"label": "neutral", "score": 0.1},
+                        }
                     }
                 },
             }
@@ -131,9 +131,7 @@ def test_llm_uses_the_configured_chat_backend_and_model(aimock: Aimock, settings
         [
             {
                 "match": {"model": "gpt-4o", "responseFormat": "json_schema"},
-                "response": {
-                    "content": {"results": [{"id": 0, "label": "negative", "score": -0.4}]}
-                },
+                "response": {"content": {"results": {"0": {"label": "negative", "score": -0.4}}}},
             }
         ],
         first=True,

@@ -139,10 +139,10 @@ def test_the_llm_analyzer_works(server: Server) -> None:
                 "match": {"responseFormat": "json_schema", "userMessage": "I love this"},
                 "response": {
                     "content": {
-                        "results": [
-                            {"id": 0, "label": "positive", "score": 0.9},
-                            {"id": 1, "label": "negative", "score": -0.8},
-                        ]
+                        "results": {
+                            "0": {"label": "positive", "score": 0.9},
+                            "1": {"label": "negative", "score": -0.8},
+                        }
                     }
                 },
             }
@@ -307,3 +307,25 @@ def test_a_streamed_tool_call_is_put_together_and_run(server: Server) -> None:
     final = chunks[-1].reply
     assert final is not None and final.text.strip()
     assert [t.role for t in turns] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_the_llm_analyzer_fits_a_server_smaller_than_it_assumed(
+    llamacpp_server: Any, tmp_path: Any
+) -> None:
+    # llama.cpp's server states no window in its model list, so the analyzer assumes 4,096
+    # tokens; this one holds 2,048. Eight reviews (~2,600 tokens) are refused once, then asked
+    # in halves that fit: every review gets its verdict, nothing fails.
+    server = Server("llamacpp", llamacpp_server, llamacpp_server.model, tmp_path / "h")
+    review = (
+        "The hotel was close to the station and the staff were friendly. The room was quiet "
+        "at night, but the bathroom was small and the shower ran cold twice. "
+    ) * 8
+    with hypotez.Session(
+        settings=server.settings_for(), chat="openai", sentiment="llm", store=False
+    ) as s:
+        results = s.analyze([review] * 8)
+    assert len(results) == 8
+    assert all(r.label in ("positive", "negative", "neutral") for r in results)
+    statuses = server.chat_requests()
+    assert statuses.count(400) >= 1 and statuses.count(200) >= 2
+    assert statuses[-1] == 200

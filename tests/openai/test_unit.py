@@ -216,26 +216,19 @@ def test_llm_analyzer_rejects_bad_labels_and_scores() -> None:
 
     answers = iter(
         [
-            {"results": [{"id": 0, "label": "happy", "score": 0.5}]},
-            {"results": [{"id": 0, "label": "positive", "score": "high"}]},
-            {
-                "results": [
-                    {"id": 0, "label": "positive", "score": 0.5},
-                    {"id": 1, "label": "neutral", "score": 0},
-                ]
-            },
-            {  # two verdicts for text 0 and one for text 1: which one is right?
-                "results": [
-                    {"id": 0, "label": "positive", "score": 0.5},
-                    {"id": 0, "label": "negative", "score": -0.5},
-                    {"id": 1, "label": "neutral", "score": 0},
-                ]
-            },
+            '{"results": {"0": {"label": "happy", "score": 0.5}}}',
+            '{"results": {"0": {"label": "positive", "score": "high"}}}',
+            '{"results": {"0": {"label": "positive", "score": 0.5}, "1": {"label": "neutral", "score": 0}}}',
+            # two verdicts for text 0 and one for text 1: which one is right?
+            '{"results": {"0": {"label": "positive", "score": 0.5}, '
+            '"0": {"label": "negative", "score": -0.5}, "1": {"label": "neutral", "score": 0}}}',
         ]
     )
 
     def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, json=completion(json.dumps(next(answers))))
+        if request.url.path.endswith("/models"):  # asked once, for a stated context window
+            return httpx2.Response(200, json={"object": "list", "data": []})
+        return httpx2.Response(200, json=completion(next(answers)))
 
     analyzer = LLMSentimentAnalyzer(chat_with(handler))
     with pytest.raises(hypotez.BackendError, match="unknown label 'happy'"):
@@ -509,3 +502,44 @@ def test_the_raw_http_vision_backend_falls_back_and_validates_too(
         assert seen == ["json_schema", "json_object"]  # the 500 was not retried
     finally:
         structured.forget()
+
+
+def test_the_context_window_is_read_from_the_model_list() -> None:
+    listed = {
+        "object": "list",
+        "data": [
+            {
+                "id": "gpt-4o-mini",
+                "object": "model",
+                "created": 0,
+                "owned_by": "vllm",
+                "max_model_len": 8192,
+            },
+            {
+                "id": "other",
+                "object": "model",
+                "created": 0,
+                "owned_by": "openrouter",
+                "context_length": 32768,
+            },
+            {"id": "plain", "object": "model", "created": 0, "owned_by": "openai"},
+        ],
+    }
+    asked: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return httpx2.Response(200, json=listed)
+
+    chat = chat_with(handler)
+    assert chat.context_window() == 8192  # the configured model's
+    assert chat.context_window("other") == 32768
+    assert chat.context_window("plain") is None
+    assert chat.context_window("unlisted") is None
+    assert asked == ["/v1/models", "/v1/models"]  # once, and once more for an unlisted name
+
+
+def test_a_server_without_a_model_list_states_no_window() -> None:
+    chat = chat_with(lambda request: httpx2.Response(404, json={"error": {"message": "no"}}))
+    assert chat.context_window() is None
+    assert chat.count_tokens([hypotez.Message("user", "hi")]) is None  # cannot count exactly

@@ -186,7 +186,13 @@ def test_a_job_whose_processes_all_died_is_marked_failed(
     wait_for(running_steps(job), what="the first steps")
     current = runner.status(job)
     os.killpg(current.pid, signal.SIGKILL)  # type: ignore[arg-type]  # the supervisor leads its group
-    wait_for(lambda: not runner._alive(current.worker_pid, current.worker_start), 30, "the kill")
+    # SIGKILL is delivered to each process of the group in its own time: wait for both.
+    wait_for(
+        lambda: not runner._alive(current.pid, current.pid_start)
+        and not runner._alive(current.worker_pid, current.worker_start),
+        30,
+        "the kill",
+    )
     final = runner.status(job)
     assert final.state == "failed" and "ended without recording a result" in (final.error or "")
     assert runner.status(job) == final  # stays failed

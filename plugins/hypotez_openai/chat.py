@@ -22,7 +22,7 @@ from hypotez import (
     ToolCall,
     Usage,
 )
-from hypotez_openai.client import Config, Connection
+from hypotez_openai.client import Config, Connection, post_completion
 from hypotez_openai.payloads import chat_body, reply_from, tool_calls_from, usage_of
 from hypotez_openai.structured import (
     check,
@@ -61,16 +61,6 @@ class OpenAIChat(ChatBackend):
             max_tokens_field=self.config.max_tokens_field,
             structured=structured,
         )
-
-    def _sdk_kwargs(self, client: Any, body: dict[str, Any]) -> dict[str, Any]:
-        """``body`` as keyword arguments of the SDK's ``create``: parameters it does not know
-        (a server's own, such as llama.cpp's ``top_k``) go in ``extra_body``."""
-        known = _create_parameters(client)
-        kwargs = {k: v for k, v in body.items() if k in known}
-        unknown = {k: v for k, v in body.items() if k not in known}
-        if unknown:
-            kwargs["extra_body"] = unknown
-        return kwargs
 
     def _request_options(self, options: ChatOptions) -> tuple[int | None, dict[str, Any]]:
         retries = options.extra.get("max_retries")
@@ -139,9 +129,7 @@ class OpenAIChat(ChatBackend):
             body = self._body(messages, options, mode or "json_schema")
             try:
                 async with self.connection.slot():
-                    completion = await client.chat.completions.create(
-                        **self._sdk_kwargs(client, body), **per_call
-                    )
+                    completion = await post_completion(client, body, per_call)
             except Exception as exc:
                 error = self.connection.error(exc, model=body["model"], retries=retries)
                 mode = self._fallback(mode, error)
@@ -168,11 +156,11 @@ class OpenAIChat(ChatBackend):
                 # Retries cover opening the stream; a drop mid-stream cannot be retried without
                 # repeating text already shown, so it surfaces as BackendConnectionError.
                 async with self.connection.slot():
-                    events = await client.chat.completions.create(
-                        **self._sdk_kwargs(client, body),
+                    events = await post_completion(
+                        client,
+                        {**body, "stream_options": {"include_usage": True}},
+                        per_call,
                         stream=True,
-                        stream_options={"include_usage": True},
-                        **per_call,
                     )
                     async with events:
                         async for event in events:
@@ -234,21 +222,6 @@ def window_of(entry: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
-
-
-_PARAMETERS: dict[type, frozenset[str]] = {}
-
-
-def _create_parameters(client: Any) -> frozenset[str]:
-    """The keyword parameters of the SDK's ``chat.completions.create`` (read once)."""
-    import inspect
-
-    kind = type(client.chat.completions)
-    known = _PARAMETERS.get(kind)
-    if known is None:
-        known = frozenset(inspect.signature(client.chat.completions.create).parameters)
-        _PARAMETERS[kind] = known
-    return known
 
 
 class _Accumulator:

@@ -1,7 +1,8 @@
 """Request bodies and response parsing shared by every backend of this plugin.
 
-The SDK backends pass these dicts as keyword arguments to ``chat.completions.create``; the raw
-``openai-http`` backend posts the very same dict as JSON. So both send byte-for-byte the same
+The SDK backends post these dicts as they are through the SDK's client
+(:func:`hypotez_openai.client.post_completion`); the raw ``openai-http`` backend posts the very
+same dict as JSON. So both send byte-for-byte the same
 request, and a fix here fixes both.
 """
 

@@ -20,7 +20,7 @@ from hypotez import (
     VisionBackend,
 )
 from hypotez_openai import errors, structured
-from hypotez_openai.client import INSTALL, Config, Connection
+from hypotez_openai.client import INSTALL, Config, Connection, post_completion
 from hypotez_openai.payloads import description_from, reply_from, vision_body
 
 #: Retryable HTTP statuses, as the SDK retries them.
@@ -101,7 +101,7 @@ class OpenAIVision(_VisionBase):
             )
             try:
                 async with self.connection.slot():
-                    completion = await client.chat.completions.create(**body)
+                    completion = await post_completion(client, body, {})
             except Exception as exc:
                 error = self.connection.error(exc, model=body["model"])
                 mode = self._fallback(mode, error)

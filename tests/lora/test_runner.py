@@ -188,8 +188,10 @@ def test_a_job_whose_processes_all_died_is_marked_failed(
     os.killpg(current.pid, signal.SIGKILL)  # type: ignore[arg-type]  # the supervisor leads its group
     # SIGKILL is delivered to each process of the group in its own time: wait for both.
     wait_for(
-        lambda: not runner._alive(current.pid, current.pid_start)
-        and not runner._alive(current.worker_pid, current.worker_start),
+        lambda: (
+            not runner._alive(current.pid, current.pid_start)
+            and not runner._alive(current.worker_pid, current.worker_start)
+        ),
         30,
         "the kill",
     )

@@ -13,6 +13,7 @@ its backends from its context. Without a ``context=`` it makes (and later closes
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -80,32 +81,11 @@ class _Request:
     asked: datetime = attrs.field(factory=lambda: datetime.now(UTC))
 
 
-def _check_request(
-    message: object,
-    *,
-    system: object = None,
-    model: object = None,
-    temperature: object = None,
-    max_tokens: object = None,
-    json_schema: object = None,
-    analyzer: object = None,
-    extra: object = None,
-    tools: object = None,
-    tool_choice: object = None,
-    max_tool_rounds: object = DEFAULT_MAX_TOOL_ROUNDS,
-    max_parallel_tool_calls: object = DEFAULT_MAX_PARALLEL_TOOL_CALLS,
-) -> _Request:
-    import math
-
-    if not isinstance(message, str):
-        raise InputError(f"The message must be text (str), not {type(message).__name__}.")
-    if not message.strip():
-        raise InputError("The message is empty: ask something.")
-    _check_encodable("The message", message)
-    _check_text("system", system)
-    if isinstance(system, str):
-        _check_encodable("The system instruction", system)
-    _check_model(model)
+def check_generation(
+    temperature: object, max_tokens: object, json_schema: object
+) -> tuple[float | None, int | None, Mapping[str, Any] | None]:
+    """The generation options, checked: :class:`InputError` unless each is usable (None: not
+    set)."""
     if temperature is not None and (
         isinstance(temperature, bool)
         or not isinstance(temperature, int | float)
@@ -121,6 +101,34 @@ def _check_request(
         raise InputError(
             f"json_schema must be a JSON schema as a dict, not {type(json_schema).__name__}."
         )
+    return temperature, max_tokens, json_schema
+
+
+def _check_request(
+    message: object,
+    *,
+    system: object = None,
+    model: object = None,
+    temperature: object = None,
+    max_tokens: object = None,
+    json_schema: object = None,
+    analyzer: object = None,
+    extra: object = None,
+    tools: object = None,
+    tool_choice: object = None,
+    max_tool_rounds: object = DEFAULT_MAX_TOOL_ROUNDS,
+    max_parallel_tool_calls: object = DEFAULT_MAX_PARALLEL_TOOL_CALLS,
+) -> _Request:
+    if not isinstance(message, str):
+        raise InputError(f"The message must be text (str), not {type(message).__name__}.")
+    if not message.strip():
+        raise InputError("The message is empty: ask something.")
+    _check_encodable("The message", message)
+    _check_text("system", system)
+    if isinstance(system, str):
+        _check_encodable("The system instruction", system)
+    _check_model(model)
+    temperature, max_tokens, json_schema = check_generation(temperature, max_tokens, json_schema)
     if analyzer is not None:
         check_choice("sentiment", analyzer)
         if not isinstance(analyzer, str):

@@ -115,6 +115,38 @@ class Task(abc.ABC):
         """One output row per row, in order. Never raises for one row's problem."""
 
 
+class _RowByRow(Task):
+    """A task whose rows are independent requests: one backend call per row, all together
+    (the engine bounds how many rows it hands over at once)."""
+
+    model: str | None
+
+    async def arun(self, context: Any, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        import asyncio
+
+        return list(await asyncio.gather(*(self._timed(context, row) for row in rows)))
+
+    async def _timed(self, context: Any, row: Row) -> dict[str, Any]:
+        start = time.perf_counter()
+        backend = None
+        try:
+            backend = await self.backend(context)
+            fields = await self._one(context, backend, row)
+        except Exception as exc:
+            return self.failed(
+                row,
+                exc,
+                backend=getattr(backend, "name", None),
+                model=self.model,
+                elapsed_ms=(time.perf_counter() - start) * 1000,
+            )
+        return self.result(row, **fields, elapsed_ms=(time.perf_counter() - start) * 1000)
+
+    @abc.abstractmethod
+    async def _one(self, context: Any, backend: Any, row: Row) -> dict[str, Any]:
+        """The output fields of ``row`` (the timing is added); raises for a failed row."""
+
+
 def _model_of(backend: Any, raw: Mapping[str, Any] | None = None) -> str | None:
     if raw and isinstance(raw.get("model"), str):
         return str(raw["model"])
@@ -196,30 +228,16 @@ class SentimentTask(Task):
 def _check_options(
     temperature: Any, max_tokens: Any, json_schema: Any, model: Any, system: Any
 ) -> None:
-    import math
+    from hypotez.session import check_generation
 
-    if temperature is not None and (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, int | float)
-        or not math.isfinite(temperature)
-        or temperature < 0
-    ):
-        raise InputError(f"temperature must be a number >= 0, not {temperature!r}.")
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise InputError(f"max_tokens must be a whole number >= 1, not {max_tokens!r}.")
-    if json_schema is not None and not isinstance(json_schema, Mapping):
-        raise InputError(
-            f"json_schema must be a JSON schema as a dict, not {type(json_schema).__name__}."
-        )
+    check_generation(temperature, max_tokens, json_schema)
     _check_name("model", model)
     if system is not None and not isinstance(system, str):
         raise InputError(f"system must be text, not {type(system).__name__}.")
 
 
 @attrs.frozen
-class AskTask(Task):
+class AskTask(_RowByRow):
     """A prompt per row, each its own one-turn exchange with the chat backend.
 
     Options: ``chat`` (backend), ``model``, ``system``, ``temperature``, ``max_tokens``,
@@ -269,55 +287,36 @@ class AskTask(Task):
             "store": self.store,
         }
 
-    async def arun(self, context: Any, rows: Sequence[Row]) -> list[dict[str, Any]]:
-        import asyncio
-
-        return list(await asyncio.gather(*(self._one(context, row) for row in rows)))
-
-    async def _one(self, context: Any, row: Row) -> dict[str, Any]:
+    async def _one(self, context: Any, backend: Any, row: Row) -> dict[str, Any]:
         from hypotez.session import AsyncSession
 
-        start = time.perf_counter()
-        backend = None
-        try:
-            backend = await self.backend(context)
-            session = AsyncSession(
-                context=context,
-                chat=backend,
-                sentiment=False,
-                store=self.store,
-                system=self.system,
-                model=self.model,
-            )
-            reply = await session.ask(
-                row.value,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                json_schema=self.json_schema,
-            )
-        except Exception as exc:
-            return self.failed(
-                row,
-                exc,
-                backend=getattr(backend, "name", None),
-                model=self.model,
-                elapsed_ms=(time.perf_counter() - start) * 1000,
-            )
-        return self.result(
-            row,
-            text=reply.text,
-            finish_reason=reply.finish_reason,
-            prompt_tokens=reply.usage.prompt_tokens,
-            completion_tokens=reply.usage.completion_tokens,
-            dialogue_id=session.dialogue_id if self.store else None,
-            backend=reply.backend or backend.name,
-            model=reply.model or None,
-            elapsed_ms=(time.perf_counter() - start) * 1000,
+        session = AsyncSession(
+            context=context,
+            chat=backend,
+            sentiment=False,
+            store=self.store,
+            system=self.system,
+            model=self.model,
         )
+        reply = await session.ask(
+            row.value,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            json_schema=self.json_schema,
+        )
+        return {
+            "text": reply.text,
+            "finish_reason": reply.finish_reason,
+            "prompt_tokens": reply.usage.prompt_tokens,
+            "completion_tokens": reply.usage.completion_tokens,
+            "dialogue_id": session.dialogue_id if self.store else None,
+            "backend": reply.backend or backend.name,
+            "model": reply.model or None,
+        }
 
 
 @attrs.frozen
-class DescribeTask(Task):
+class DescribeTask(_RowByRow):
     """An image per row (a path, relative to the input file's folder, or an http(s) URL).
 
     Options: ``vision`` (backend), ``prompt``, ``detail``, ``json_schema``, ``model``. An image
@@ -361,46 +360,27 @@ class DescribeTask(Task):
             "model": self.model,
         }
 
-    async def arun(self, context: Any, rows: Sequence[Row]) -> list[dict[str, Any]]:
-        import asyncio
-
-        return list(await asyncio.gather(*(self._one(context, row) for row in rows)))
-
-    async def _one(self, context: Any, row: Row) -> dict[str, Any]:
+    async def _one(self, context: Any, backend: Any, row: Row) -> dict[str, Any]:
         from hypotez import portal
         from hypotez.images import load_image
 
-        start = time.perf_counter()
-        backend = None
-        try:
-            backend = await self.backend(context)
-            image = await portal.to_thread(load_image, row.value)
-            found = await backend.adescribe(
-                image,
-                self.prompt,
-                detail=self.detail,
-                json_schema=self.json_schema,
-                model=self.model,
-            )
-        except Exception as exc:
-            return self.failed(
-                row,
-                exc,
-                backend=getattr(backend, "name", None),
-                model=self.model,
-                elapsed_ms=(time.perf_counter() - start) * 1000,
-            )
-        usage = found.usage
-        return self.result(
-            row,
-            text=found.text,
-            labels=[{"label": label, "probability": float(p)} for label, p in found.labels],
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            backend=found.backend or backend.name,
-            model=found.model or None,
-            elapsed_ms=(time.perf_counter() - start) * 1000,
+        image = await portal.to_thread(load_image, row.value)
+        found = await backend.adescribe(
+            image,
+            self.prompt,
+            detail=self.detail,
+            json_schema=self.json_schema,
+            model=self.model,
         )
+        usage = found.usage
+        return {
+            "text": found.text,
+            "labels": [{"label": label, "probability": float(p)} for label, p in found.labels],
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+            "backend": found.backend or backend.name,
+            "model": found.model or None,
+        }
 
 
 TASKS: dict[str, type[Task]] = {t.name: t for t in (SentimentTask, AskTask, DescribeTask)}

@@ -12,12 +12,14 @@ follows no symbolic link below its root: a storage that uses them cannot be led 
 folder by a link planted inside it.
 
 :func:`locked` waits for a lock for a bounded time and then names the process holding it.
+:func:`json_bytes` is the JSON a storage writes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import secrets
 import stat
@@ -542,6 +544,17 @@ def locked(
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as compact UTF-8 JSON, for a record or a line that a storage writes. Text that
+    is not valid Unicode (a lone surrogate, which JSON can carry as a ``\\ud800`` escape) is
+    kept, escaped, instead of failing to encode."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 __all__ = [
     "LockTimeoutError",
     "NotARegularFileError",
@@ -554,6 +567,7 @@ __all__ = [
     "check_output",
     "explain_os_error",
     "fsync_dir",
+    "json_bytes",
     "kind_of",
     "lock_holders",
     "locked",

@@ -57,6 +57,7 @@ from hypotez.files import (
     atomic_create_at,
     atomic_write_at,
     explain_os_error,
+    json_bytes,
     locked,
     open_file_at,
     open_folder,
@@ -67,16 +68,6 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20  # bytes read or copied at a time
 #: How long an operation waits for another process's lock on a file, by default (seconds).
 DEFAULT_LOCK_TIMEOUT = 30.0
-
-
-def _dumps(data: Any) -> bytes:
-    """Compact UTF-8 JSON. Text that is not valid Unicode (a lone surrogate, which JSON can carry
-    as a ``\\ud800`` escape) is kept, escaped, instead of failing to encode."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def _is_id(name: str, what: str) -> bool:
@@ -194,7 +185,7 @@ class FileStorage(Storage):
         with self._io("create dialogue file", path), self._folder("dialogues", create=True) as d:
             assert d is not None
             created = atomic_create_at(
-                d, path.name, _dumps(info.to_dict()) + b"\n", durable=self.fsync
+                d, path.name, json_bytes(info.to_dict()) + b"\n", durable=self.fsync
             )
         if not created:
             raise StorageError(
@@ -205,7 +196,7 @@ class FileStorage(Storage):
         path = self._dialogue_path(dialogue_id)  # a bad id is an error even with no turns
         if not turns:
             return
-        line = _dumps({"turns": [t.to_dict() for t in turns]}) + b"\n"
+        line = json_bytes({"turns": [t.to_dict() for t in turns]}) + b"\n"
         with self._io("append to", path), self._folder("dialogues", create=False) as d:
             if d is None:
                 raise DialogueNotFoundError(f"No dialogue {dialogue_id!r} in {self.url}.")
@@ -461,7 +452,7 @@ class FileStorage(Storage):
 
     def put_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
         path = self._record_path(collection, record_id)
-        body = _dumps(dict(data))
+        body = json_bytes(dict(data))
         with self._io("write record", path), self._folder("records", collection, create=True) as d:
             assert d is not None
             # Under the record's lock, so a replace cannot land between an update_record's read
@@ -497,7 +488,7 @@ class FileStorage(Storage):
             assert d is not None
             with self._record_lock(d, path):  # read, change and write as one step
                 new = dict(change(self._read_record(d, path)))
-                atomic_write_at(d, path.name, _dumps(new), shown=str(path))
+                atomic_write_at(d, path.name, json_bytes(new), shown=str(path))
         return new
 
     def get_record(self, collection: str, record_id: str) -> dict[str, Any]:

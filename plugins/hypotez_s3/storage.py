@@ -53,6 +53,7 @@ from hypotez import (
     Turn,
     validate_id,
 )
+from hypotez.files import json_bytes
 from hypotez_s3 import layout
 from hypotez_s3.config import S3Config
 from hypotez_s3.errors import is_connect_error, is_not_found, translate
@@ -66,16 +67,6 @@ MAX_ATTEMPTS = 200
 MAX_SEGMENTS_PER_APPEND = 4
 #: First and longest pause between attempts to reach a server that refused the connection.
 CONNECT_BACKOFF = (0.2, 2.0)
-
-
-def _dumps(data: Any) -> bytes:
-    """Compact UTF-8 JSON. Text that is not valid Unicode (a lone surrogate, which JSON can carry
-    as a ``\\ud800`` escape) is kept, escaped, instead of failing to encode."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def _turns(data: Any) -> list[Turn]:
@@ -276,7 +267,7 @@ class S3Storage(Storage):
             )
             await self._delete(leftovers, "clear an unfinished delete")
         # A random uid makes every incarnation's header (and so its ETag) unique.
-        body = _dumps({**info.to_dict(), "uid": uuid.uuid4().hex})
+        body = json_bytes({**info.to_dict(), "uid": uuid.uuid4().hex})
         if not await self._put(key, body, "create", "create a dialogue"):
             existing = await self._get(key, "create a dialogue")
             if existing is None or existing[0] != body:  # equal: our own retried PUT
@@ -325,7 +316,7 @@ class S3Storage(Storage):
             return
         await self._check_bucket()
         write_id = uuid.uuid4().hex
-        body = _dumps(
+        body = json_bytes(
             {"schema": SCHEMA_VERSION, "write": write_id, "turns": [t.to_dict() for t in turns]}
         )
         etag = await self._head_info(dialogue_id, "append to a dialogue")
@@ -422,7 +413,9 @@ class S3Storage(Storage):
                 raise StorageError(f"{self.where(key)} is missing; cannot write the segment.")
             data = self._parse(key, blob[0], lambda d: (d, _turns(d)), "a hypotez append")[0]
             batches.append({"seq": seq, "write": data.get("write"), "turns": data["turns"]})
-        body = _dumps({"schema": SCHEMA_VERSION, "first": first, "last": last, "batches": batches})
+        body = json_bytes(
+            {"schema": SCHEMA_VERSION, "first": first, "last": last, "batches": batches}
+        )
         # Another writer may have written the same segment: identical content, nothing to do.
         await self._put(layout.segment_key(dialogue_id, first, last), body, "create", "compact")
 
@@ -543,7 +536,7 @@ class S3Storage(Storage):
     # -- records ------------------------------------------------------------------------
     async def aput_record(self, collection: str, record_id: str, data: Mapping[str, Any]) -> None:
         key = layout.record_key(collection, record_id)
-        body = _dumps(dict(data))
+        body = json_bytes(dict(data))
         await self._check_bucket()
         for _ in range(MAX_ATTEMPTS):
             current = await self._get(key, "write a record")
@@ -579,7 +572,7 @@ class S3Storage(Storage):
                 current = self._parse(key, got[0], _record, "a hypotez record")
                 mode = {"e_tag": got[1]}
             new = dict(change(current))
-            if await self._put(key, _dumps(new), mode, "update a record"):
+            if await self._put(key, json_bytes(new), mode, "update a record"):
                 return new
         raise ConflictError(
             f"Could not update {self.where(key)}: other writers kept changing it "

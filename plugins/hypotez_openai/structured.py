@@ -17,6 +17,7 @@ the discovery. Whatever the way, every answer is parsed and validated against th
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -99,16 +100,42 @@ def schema_of(json_schema: Mapping[str, Any]) -> Mapping[str, Any]:
 def checked_schema(json_schema: Mapping[str, Any]) -> Mapping[str, Any]:
     """:func:`schema_of`, refusing a schema that is not a valid JSON schema (before any
     request is sent)."""
+    schema = schema_of(json_schema)
+    validator_of(schema)
+    return schema
+
+
+def validator_of(schema: Mapping[str, Any]) -> Any:
+    """A jsonschema validator for ``schema``, which is checked against its meta-schema first.
+
+    Both are kept per distinct schema (by its JSON text, so a schema changed in place is checked
+    anew): checking a schema costs about 30 ms of CPU, and this runs on the event loop's thread
+    for every structured request (the ``llm`` analyzer makes one per batch of texts).
+    """
+    try:
+        key = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"json_schema must be JSON data (dicts, lists, text, numbers): {exc}."
+        ) from None
     import jsonschema
 
-    schema = schema_of(json_schema)
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        return _validator(key)
     except jsonschema.SchemaError as exc:
         raise InputError(
             f"json_schema is not a valid JSON schema ({exc.message}); fix it before asking."
         ) from None
-    return schema
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(key: str) -> Any:
+    import jsonschema
+
+    schema = json.loads(key)
+    kind = jsonschema.validators.validator_for(schema)
+    kind.check_schema(schema)
+    return kind(schema)
 
 
 def instruction(json_schema: Mapping[str, Any]) -> str:
@@ -153,8 +180,6 @@ def check(
     A JSON answer wrapped in a Markdown code fence (models asked in the prompt often do) is
     unwrapped. Anything else that is not valid is a :class:`StructuredOutputError`.
     """
-    import jsonschema
-
     fenced = _FENCE.match(text)
     body = fenced.group("body") if fenced else text.strip()
 
@@ -176,9 +201,8 @@ def check(
         value = json.loads(body)
     except (ValueError, RecursionError):
         raise fail("is not JSON") from None
-    schema = checked_schema(json_schema)
-    validator_class = jsonschema.validators.validator_for(schema)
-    errors = sorted(validator_class(schema).iter_errors(value), key=lambda e: list(e.path))
+    validator = validator_of(schema_of(json_schema))
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "the top level"

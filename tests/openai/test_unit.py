@@ -543,3 +543,20 @@ def test_a_server_without_a_model_list_states_no_window() -> None:
     chat = chat_with(lambda request: httpx2.Response(404, json={"error": {"message": "no"}}))
     assert chat.context_window() is None
     assert chat.count_tokens([hypotez.Message("user", "hi")]) is None  # cannot count exactly
+
+
+def test_a_schema_is_checked_once_and_again_when_it_changes() -> None:
+    """Checking a schema against its meta-schema costs ~30 ms of CPU on the event loop: it is
+    kept per distinct schema, yet a schema changed in place is checked anew."""
+    from hypotez_openai import structured
+
+    schema: dict[str, Any] = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    first = structured.validator_of(schema)
+    assert structured.validator_of(dict(schema)) is first  # an equal schema: the same check
+    assert list(first.iter_errors({"n": 1})) == []
+    assert [e.message for e in first.iter_errors({"n": "x"})] == ["'x' is not of type 'integer'"]
+    schema["properties"]["n"]["type"] = "no-such-type"
+    with pytest.raises(hypotez.InputError, match="not a valid JSON schema"):
+        structured.validator_of(schema)
+    with pytest.raises(hypotez.InputError, match="must be JSON data"):
+        structured.validator_of({"type": "object", "default": object()})

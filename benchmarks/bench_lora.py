@@ -92,7 +92,7 @@ def bench_tiny(threads: int, work: Path) -> list[str]:
     """Two jobs through hypotez's ``local`` trainer, as a user runs them (validated with the
     base's tokenizer, submitted, followed, asked as ``local:NAME`` through a Session)."""
     import hypotez
-    from hypotez import finetune
+    from hypotez import training
 
     settings = hypotez.Settings.load(
         env={"OMP_WAIT_POLICY": "PASSIVE"},
@@ -103,13 +103,13 @@ def bench_tiny(threads: int, work: Path) -> list[str]:
     name = ""
     with hypotez.Session(settings=settings, trainer="local", sentiment=False) as s:
         started = time.perf_counter()
-        prepared = finetune.prepare(fifty_examples(), trainer=s.trainer)
+        prepared = training.prepare(fifty_examples(), trainer=s.trainer)
         prepared.raise_for_errors()
         validate_seconds = time.perf_counter() - started
         for label, suffix in (("first run (GGUF converted)", "first"), ("cached base", "cached")):
             started = time.perf_counter()
-            job = finetune.submit(s, prepared, suffix=suffix, epochs=3, batch_size=4)
-            job = finetune.wait(s, job.id, interval=1.0)
+            job = training.submit(s, prepared, suffix=suffix, epochs=3, batch_size=4)
+            job = training.wait(s, job.id, interval=1.0)
             wall = time.perf_counter() - started
             if job.status != "succeeded":
                 raise SystemExit(f"job failed: {job.meta.get('error')}")

@@ -621,7 +621,7 @@ def publish_final(folder: Path) -> None:
     Run by the job's supervisor process when the job ends, so ``hypotez train list`` shows how
     a job ended (and its ``local:NAME``) even when nobody waited for it.
     """
-    from hypotez import Context, finetune
+    from hypotez import Context, training
 
     request = _read_json(folder / runner.REQUEST)
     extra = request.get("hypotez") or {}
@@ -634,7 +634,7 @@ def publish_final(folder: Path) -> None:
         options["config_file"] = extra["config_file"]
     settings = Settings.load(**options)
     with Context(settings) as context:
-        finetune.remember(context.get("storage"), job_record(folder))
+        training.remember(context.get("storage"), job_record(folder))
 
 
 def from_settings(context: Any) -> LocalTrainer:

@@ -152,9 +152,13 @@ BACKEND_WORDS = [
     "seaweedfs",
     "s3://",
 ]
-#: The seed API's module keeps the class it grew out of, OpenAIModel, and its OpenAI API key:
-#: the one place core names a vendor, on purpose (docs/seed-api.md).
-SEED_MODULE = ROOT / "core" / "hypotez" / "training.py"
+#: The seed API keeps the class it grew out of, OpenAIModel, and its OpenAI API key: the one
+#: place core names a vendor, on purpose (docs/seed-api.md). Its module, and the package that
+#: imports it as ``hypotez.training`` and carries its documented usage.
+SEED_MODULES = {
+    ROOT / "core" / "hypotez" / "training" / "seed.py",
+    ROOT / "core" / "hypotez" / "training" / "__init__.py",
+}
 
 
 def _strings_and_names(path: Path) -> list[tuple[int, str]]:
@@ -177,7 +181,7 @@ def test_core_holds_no_backend_specific_names() -> None:
     offenders = [
         f"{path.relative_to(ROOT)}:{line}: {pattern.search(text).group(0)!r} in {text[:60]!r}"  # type: ignore[union-attr]
         for path in (ROOT / "core" / "hypotez").rglob("*.py")
-        if path != SEED_MODULE
+        if path not in SEED_MODULES
         for line, text in _strings_and_names(path)
         if pattern.search(text)
     ]

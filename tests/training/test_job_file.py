@@ -9,7 +9,7 @@ from pathlib import Path
 
 import hypotez
 import pytest
-from hypotez import finetune
+from hypotez import training
 from hypotez.files import NotARegularFileError, OutputError
 from hypotez_files.storage import FileStorage
 
@@ -30,7 +30,7 @@ def test_a_file_name_that_leaves_the_data_folder_is_refused_before_anything_is_w
     home.mkdir()
     filename = filename.format(tmp=tmp_path)
     with pytest.raises(hypotez.InputError, match="plain file name"):
-        finetune.save_job_id(store, "ftjob-1", "run", filename, export_dir=home)
+        training.save_job_id(store, "ftjob-1", "run", filename, export_dir=home)
     assert list(home.iterdir()) == []
     assert not (tmp_path / "escaped.json").exists()
     assert not (tmp_path / "absolute.json").exists()
@@ -53,8 +53,8 @@ def test_entries_the_file_already_had_are_kept(store: FileStorage, tmp_path: Pat
         "a note someone left",
     ]
     target.write_text(json.dumps(seed_rows), encoding="utf-8")
-    finetune.save_job_id(store, "ftjob-1", "first", export_dir=tmp_path)
-    finetune.save_job_id(store, "ftjob-2", "second", export_dir=tmp_path)
+    training.save_job_id(store, "ftjob-1", "first", export_dir=tmp_path)
+    training.save_job_id(store, "ftjob-2", "second", export_dir=tmp_path)
     rows = json.loads(target.read_text(encoding="utf-8"))
     assert rows[0] == seed_rows[0] and rows[2] == seed_rows[2]
     assert (rows[1]["job_id"], rows[1]["description"]) == ("ftjob-1", "first")
@@ -70,7 +70,7 @@ def test_a_file_that_is_not_a_job_list_is_left_untouched(
     target = tmp_path / "job_ids.json"
     target.write_bytes(content)
     with pytest.raises(hypotez.InputError, match="left untouched") as caught:
-        finetune.save_job_id(store, "ftjob-1", "run", export_dir=tmp_path)
+        training.save_job_id(store, "ftjob-1", "run", export_dir=tmp_path)
     assert str(target) in str(caught.value)
     assert target.read_bytes() == content
     assert [j.id for j in store.list_jobs()] == ["ftjob-1"]  # the job itself is saved
@@ -81,12 +81,12 @@ def test_a_link_at_the_file_or_its_lock_is_not_followed(store: FileStorage, tmp_
     victim.write_bytes(b"[]")
     (tmp_path / "job_ids.json").symlink_to(victim)
     with pytest.raises(NotARegularFileError):
-        finetune.save_job_id(store, "ftjob-1", "run", export_dir=tmp_path)
+        training.save_job_id(store, "ftjob-1", "run", export_dir=tmp_path)
     other = tmp_path / "other"
     other.mkdir()
     (other / "job_ids.json.lock").symlink_to(tmp_path / "created-through-the-link")
     with pytest.raises(NotARegularFileError):
-        finetune.save_job_id(store, "ftjob-1", "run", export_dir=other)
+        training.save_job_id(store, "ftjob-1", "run", export_dir=other)
     assert victim.read_bytes() == b"[]"
     assert not (tmp_path / "created-through-the-link").exists()
 
@@ -95,12 +95,12 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_old_file(
     store: FileStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "job_ids.json"
-    finetune.save_job_id(store, "ftjob-1", "first", export_dir=tmp_path)
+    training.save_job_id(store, "ftjob-1", "first", export_dir=tmp_path)
     before = target.read_bytes()
     with monkeypatch.context() as m:
-        m.setattr(finetune, "atomic_write_text", _failing_write)
+        m.setattr(training.jobs, "atomic_write_text", _failing_write)
         with pytest.raises(OutputError, match=r"disk is full.*job itself is saved"):
-            finetune.save_job_id(store, "ftjob-2", "second", export_dir=tmp_path)
+            training.save_job_id(store, "ftjob-2", "second", export_dir=tmp_path)
     assert target.read_bytes() == before
     assert {j.id for j in store.list_jobs()} == {"ftjob-1", "ftjob-2"}
 
@@ -114,6 +114,6 @@ def _failing_write(path: Path, text: str) -> None:
 def test_a_lone_surrogate_in_a_description_does_not_break_the_file(
     store: FileStorage, tmp_path: Path
 ) -> None:
-    finetune.save_job_id(store, "ftjob-1", "half an emoji \ud83d", export_dir=tmp_path)
+    training.save_job_id(store, "ftjob-1", "half an emoji \ud83d", export_dir=tmp_path)
     rows = json.loads((tmp_path / "job_ids.json").read_text(encoding="utf-8"))
     assert rows[0]["description"] == "half an emoji \ud83d"

@@ -16,7 +16,7 @@ ROUNDS = 60
 CHILD = """
 import sys, time
 from pathlib import Path
-from hypotez import JobRecord, finetune
+from hypotez import JobRecord, training
 from hypotez_files.storage import FileStorage
 
 root, role, rounds, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
@@ -29,9 +29,9 @@ while not go.exists():
 for i in range(rounds):
     if role == "refresh":  # what status()/wait() do after each poll of the trainer
         fresh = JobRecord("ftjob-race", status="running", meta={f"poll-{i}": i})
-        finetune.remember(store, fresh)
+        training.remember(store, fresh)
     else:
-        finetune.save_job_id(store, "ftjob-race", f"description {i}")
+        training.save_job_id(store, "ftjob-race", f"description {i}")
 """
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import hypotez
 import pytest
-from hypotez import DialogueInfo, Sentiment, Turn, finetune
+from hypotez import DialogueInfo, Sentiment, Turn, training
 from lora.fact import ANSWER_WORD, ANSWERS, HELD_OUT, QUESTIONS, rows, write_jsonl
 
 from .local_helpers import alive, ask_in_child, job_status, wait_for
@@ -66,7 +66,7 @@ def submit(*args: str) -> str:
 
 def stored(job_id: str) -> hypotez.JobRecord:
     with hypotez.Session(sentiment=False, store=False) as s:
-        record = finetune.stored_job(s.storage, job_id)
+        record = training.stored_job(s.storage, job_id)
     assert record is not None
     return record
 
@@ -255,9 +255,9 @@ def test_validation_counts_with_the_base_tokenizer_and_context(
         ]
     }
     with hypotez.Session(sentiment=False, trainer="local") as s:
-        few = finetune.prepare(rows()[:9], trainer=s.trainer, model=str(tiny_base))
-        ok = finetune.prepare(rows(), trainer=s.trainer, model=str(tiny_base))
-        too_long = finetune.prepare([*rows(), long], trainer=s.trainer, model=str(tiny_base))
+        few = training.prepare(rows()[:9], trainer=s.trainer, model=str(tiny_base))
+        ok = training.prepare(rows(), trainer=s.trainer, model=str(tiny_base))
+        too_long = training.prepare([*rows(), long], trainer=s.trainer, model=str(tiny_base))
 
     assert [e.code for e in few.report.errors] == ["too_few_examples"]
     assert "the 'local' trainer needs at least 10" in few.report.render()
@@ -465,15 +465,15 @@ def test_local_fine_tuning_end_to_end(home: Path, jobs: None) -> None:
     with hypotez.Session(sentiment=False, trainer="local") as s:
         fill(s.storage, QUESTIONS, [ANSWERS[i % 3] for i in range(12)], "positive")
         fill(s.storage, QUESTIONS[:4], ["The capital of Zorbia is Kessel."] * 4, "negative")
-        dataset = finetune.gather(storage=s.storage, dialogues={"sentiment": "positive"})
-        prepared = finetune.prepare(dataset, trainer=s.trainer)
+        dataset = training.gather(storage=s.storage, dialogues={"sentiment": "positive"})
+        prepared = training.prepare(dataset, trainer=s.trainer)
         assert prepared.ok, prepared.report.render()
         assert prepared.report.n_examples == 12 and prepared.report.model == "smollm2-135m-instruct"
         assert "Kessel" not in prepared.jsonl.decode()
-        job = finetune.submit(
+        job = training.submit(
             s, prepared, suffix="zorbia", epochs=4, batch_size=4, learning_rate=1e-3, seed=0
         )
-        record = finetune.wait(s, job.id, interval=1.0, timeout=600)
+        record = training.wait(s, job.id, interval=1.0, timeout=600)
     assert record.status == "succeeded", record.meta.get("error")
     assert record.fine_tuned_model == "local:zorbia"
     assert record.meta["base"]["sha256"] == sha256_file(smollm2)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import hypotez
 import pytest
-from hypotez import finetune
+from hypotez import training
 
 from .conftest import uploaded_bytes
 from .helpers import chat, good_examples, write_jsonl
@@ -35,9 +35,9 @@ def csv_file(path: Path, n: int = 12) -> Path:
 def test_submit_uploads_exactly_the_validated_jsonl_and_saves_the_record(
     aimock: Aimock, train_session: hypotez.Session, tmp_path: Path
 ) -> None:
-    prepared = finetune.prepare(finetune.gather([csv_file(tmp_path / "train.csv")]), epochs=2)
+    prepared = training.prepare(training.gather([csv_file(tmp_path / "train.csv")]), epochs=2)
     assert prepared.ok, prepared.report.render()
-    record = finetune.submit(
+    record = training.submit(
         train_session,
         prepared,
         description="support bot v1",
@@ -70,8 +70,8 @@ def test_submit_uploads_exactly_the_validated_jsonl_and_saves_the_record(
 def test_wait_follows_the_job_to_success_and_records_the_model(
     aimock: Aimock, train_session: hypotez.Session
 ) -> None:
-    prepared = finetune.prepare(good_examples(10))
-    job = finetune.submit(train_session, prepared, description="wait test", suffix="w")
+    prepared = training.prepare(good_examples(10))
+    job = training.submit(train_session, prepared, description="wait test", suffix="w")
     seen: list[str] = []
     messages: list[str] = []
     pauses: list[float] = []
@@ -80,7 +80,7 @@ def test_wait_follows_the_job_to_success_and_records_the_model(
         seen.append(record.status)
         messages.extend(e["message"] for e in new)
 
-    final = finetune.wait(
+    final = training.wait(
         train_session,
         job.id,
         interval=0.01,
@@ -94,7 +94,7 @@ def test_wait_follows_the_job_to_success_and_records_the_model(
     assert messages[0] == "Job created, validating training file"
     assert messages[-1] == f"Training complete, model {final.fine_tuned_model}"
     assert len(pauses) == 2  # no sleep after the final state
-    stored = finetune.stored_job(train_session.storage, job.id)
+    stored = training.stored_job(train_session.storage, job.id)
     assert stored is not None
     assert (stored.status, stored.fine_tuned_model) == ("succeeded", final.fine_tuned_model)
     assert stored.description == "wait test"  # kept through every refresh
@@ -104,10 +104,10 @@ def test_wait_follows_the_job_to_success_and_records_the_model(
 def test_events_oldest_first_and_status_refresh(
     aimock: Aimock, train_session: hypotez.Session
 ) -> None:
-    job = finetune.submit(train_session, finetune.prepare(good_examples(10)))
-    assert finetune.status(train_session, job.id).status == "queued"
-    assert finetune.stored_job(train_session.storage, job.id).status == "queued"  # type: ignore[union-attr]
-    events = finetune.events(train_session, job.id)
+    job = training.submit(train_session, training.prepare(good_examples(10)))
+    assert training.status(train_session, job.id).status == "queued"
+    assert training.stored_job(train_session.storage, job.id).status == "queued"  # type: ignore[union-attr]
+    events = training.events(train_session, job.id)
     assert [e["message"] for e in events] == [
         "Job created, validating training file",
         "Training file validated, job queued",
@@ -118,16 +118,16 @@ def test_events_oldest_first_and_status_refresh(
 def test_cancel_records_cancelled_and_cancelling_again_is_refused(
     aimock: Aimock, train_session: hypotez.Session
 ) -> None:
-    job = finetune.submit(train_session, finetune.prepare(good_examples(10)))
-    cancelled = finetune.cancel(train_session, job.id)
+    job = training.submit(train_session, training.prepare(good_examples(10)))
+    cancelled = training.cancel(train_session, job.id)
     assert cancelled.status == "cancelled"
-    assert finetune.stored_job(train_session.storage, job.id).status == "cancelled"  # type: ignore[union-attr]
+    assert training.stored_job(train_session.storage, job.id).status == "cancelled"  # type: ignore[union-attr]
     assert (
-        finetune.wait(train_session, job.id, interval=0.01, sleep=lambda _s: None).status
+        training.wait(train_session, job.id, interval=0.01, sleep=lambda _s: None).status
         == "cancelled"
     )
     with pytest.raises(hypotez.InputError, match="already terminal") as err:
-        finetune.cancel(train_session, job.id)
+        training.cancel(train_session, job.id)
     # The job's state is the problem, not the submit options.
     assert f"fine-tuning job {job.id!r}" in str(err.value)
     assert f"hypotez train status {job.id}" in str(err.value)
@@ -136,18 +136,18 @@ def test_cancel_records_cancelled_and_cancelling_again_is_refused(
 
 def test_unknown_job_is_not_found(aimock: Aimock, train_session: hypotez.Session) -> None:
     with pytest.raises(hypotez.NotFoundError, match="fine-tuning job 'ftjob-nope'"):
-        finetune.status(train_session, "ftjob-nope")
+        training.status(train_session, "ftjob-nope")
 
 
 def test_list_remote_stores_jobs_started_elsewhere(
     aimock: Aimock, train_session: hypotez.Session
 ) -> None:
-    first = finetune.submit(train_session, finetune.prepare(good_examples(10)), description="mine")
+    first = training.submit(train_session, training.prepare(good_examples(10)), description="mine")
     other = train_session.trainer.submit(
-        finetune.prepare(good_examples(10, "other")).examples, model="gpt-4o-mini"
+        training.prepare(good_examples(10, "other")).examples, model="gpt-4o-mini"
     )  # started without the glue: no record yet
-    assert [j.id for j in finetune.list_jobs(train_session)] == [first.id]
-    listed = finetune.list_jobs(train_session, remote=True)
+    assert [j.id for j in training.list_jobs(train_session)] == [first.id]
+    listed = training.list_jobs(train_session, remote=True)
     assert {j.id for j in listed} == {first.id, other.id}
     assert {j.id: j.description for j in listed}[first.id] == "mine"
 
@@ -156,11 +156,11 @@ def test_invalid_data_never_reaches_the_server(
     aimock: Aimock, train_session: hypotez.Session, tmp_path: Path
 ) -> None:
     path = write_jsonl(tmp_path / "bad.jsonl", [*good_examples(10), chat("no answer", "")])
-    prepared = finetune.prepare(finetune.gather([path]))
+    prepared = training.prepare(training.gather([path]))
     with pytest.raises(
         hypotez.TrainingDataError, match=r"bad.jsonl:11: message 2 \(assistant\) has empty"
     ):
-        finetune.submit(train_session, prepared)
+        training.submit(train_session, prepared)
     # Calling the trainer directly is guarded too.
     examples = [hypotez.TrainingExample.from_dict(chat("q", "a"))] * 3
     with pytest.raises(hypotez.TrainingDataError, match="at least 10"):
@@ -169,8 +169,8 @@ def test_invalid_data_never_reaches_the_server(
 
 
 def test_validation_file_is_uploaded_too(aimock: Aimock, train_session: hypotez.Session) -> None:
-    held_out = finetune.prepare(good_examples(2, "held"), min_examples=1)
-    job = finetune.submit(train_session, finetune.prepare(good_examples(10)), validation=held_out)
+    held_out = training.prepare(good_examples(2, "held"), min_examples=1)
+    job = training.submit(train_session, training.prepare(good_examples(10)), validation=held_out)
     assert job.validation_file and uploaded_bytes(aimock, job.validation_file) == held_out.jsonl
 
 
@@ -182,22 +182,22 @@ def test_wrong_key_is_an_authentication_error_without_the_key(
         hypotez.Session(settings=bad, sentiment=False, trainer="openai") as s,
         pytest.raises(hypotez.AuthenticationError) as err,
     ):
-        finetune.submit(s, finetune.prepare(good_examples(10)))
+        training.submit(s, training.prepare(good_examples(10)))
     assert "sk-wrong-secret-123456" not in str(err.value)
 
 
 def test_server_errors_are_mapped(aimock: Aimock, train_session: hypotez.Session) -> None:
-    job = finetune.submit(train_session, finetune.prepare(good_examples(10)))
+    job = training.submit(train_session, training.prepare(good_examples(10)))
     aimock.set_chaos(drop=1.0)  # every request answered 500
     try:
         with pytest.raises(hypotez.ServerError, match="HTTP 500"):
-            finetune.status(train_session, job.id)
+            training.status(train_session, job.id)
         aimock.set_chaos(rate_limit=1.0)
         with pytest.raises(hypotez.RateLimitError):
-            finetune.events(train_session, job.id)
+            training.events(train_session, job.id)
     finally:
         aimock.clear_chaos()
-    assert finetune.stored_job(train_session.storage, job.id).status == "validating_files"  # type: ignore[union-attr]
+    assert training.stored_job(train_session.storage, job.id).status == "validating_files"  # type: ignore[union-attr]
 
 
 def test_trainer_is_available_only_with_a_key(tmp_path: Path) -> None:
@@ -211,7 +211,7 @@ def test_trainer_is_available_only_with_a_key(tmp_path: Path) -> None:
 def test_record_json_has_no_key(
     aimock: Aimock, train_session: hypotez.Session, tmp_path: Path
 ) -> None:
-    job = finetune.submit(train_session, finetune.prepare(good_examples(10)))
-    finetune.wait(train_session, job.id, interval=0.01, sleep=lambda _s: None)
+    job = training.submit(train_session, training.prepare(good_examples(10)))
+    training.wait(train_session, job.id, interval=0.01, sleep=lambda _s: None)
     text = json.dumps(train_session.storage.list_records("jobs"))
     assert aimock.api_key not in text

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import hypotez
 import pytest
-from hypotez import DialogueInfo, Sentiment, Turn, datasets, finetune
+from hypotez import DialogueInfo, Sentiment, Turn, datasets, training
 from hypotez.training import OpenAIModel
 from hypotez_files.storage import FileStorage
 
@@ -64,12 +64,12 @@ def test_dynamic_train_uploads_exactly_the_validated_dialogues(
 ) -> None:
     fill(store, 6)
     job_id = model.dynamic_train()
-    expected = finetune.prepare(datasets.from_dialogues(store), model="gpt-4o-mini")
+    expected = training.prepare(datasets.from_dialogues(store), model="gpt-4o-mini")
     assert expected.ok and len(expected.examples) == 12
     [body] = created_jobs(aimock)
     assert body["model"] == "gpt-4o-mini" and body["method"] == {"type": "supervised"}
     assert uploaded_bytes(aimock, body["training_file"]) == expected.jsonl
-    record = finetune.stored_job(store, job_id or "")
+    record = training.stored_job(store, job_id or "")
     assert record is not None and record.training_file == body["training_file"]
     assert record.description == "dynamic_train: stored dialogues"
     assert model.current_job_id == job_id
@@ -107,7 +107,7 @@ def test_train_on_a_file_a_folder_and_in_memory_data(
         "".join(json.dumps(e) + "\n" for e in good_examples(3)), encoding="utf-8"
     )
     job_id = model.train(data_file=csv, data_dir=folder)
-    expected = finetune.prepare(finetune.gather([csv, folder]))
+    expected = training.prepare(training.gather([csv, folder]))
     assert uploaded_bytes(aimock, created_jobs(aimock)[0]["training_file"]) == expected.jsonl
     text_job = model.train(data="\n".join(json.dumps(e) for e in good_examples(10)))
     list_job = model.train(data=[{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(10)])  # type: ignore[arg-type]
@@ -132,13 +132,13 @@ def test_invalid_training_data_raises_with_the_report_and_uploads_nothing(
 def test_save_job_id_keeps_what_is_known_and_exports_atomically(tmp_path: Path) -> None:
     store = FileStorage(tmp_path / "data")
     store.save_job(hypotez.JobRecord(id="ftjob-1", status="succeeded", fine_tuned_model="ft:x"))
-    record = finetune.save_job_id(store, "ftjob-1", "first run", export_dir=tmp_path)
+    record = training.save_job_id(store, "ftjob-1", "first run", export_dir=tmp_path)
     assert (record.status, record.fine_tuned_model, record.description) == (
         "succeeded",
         "ft:x",
         "first run",
     )
-    finetune.save_job_id(store, "ftjob-2", "second", "my_jobs.json", export_dir=tmp_path)
+    training.save_job_id(store, "ftjob-2", "second", "my_jobs.json", export_dir=tmp_path)
     rows = json.loads((tmp_path / "my_jobs.json").read_text(encoding="utf-8"))
     assert {r["job_id"]: r["description"] for r in rows} == {
         "ftjob-1": "first run",
@@ -146,16 +146,16 @@ def test_save_job_id_keeps_what_is_known_and_exports_atomically(tmp_path: Path) 
     }
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(hypotez.InputError):
-        finetune.save_job_id(store, "../evil", "x")
+        training.save_job_id(store, "../evil", "x")
 
 
 SAVER = """
 import sys
-from hypotez import finetune
+from hypotez import training
 from hypotez_files.storage import FileStorage
 store = FileStorage(sys.argv[1])
 for i in range(40):
-    finetune.save_job_id(store, f"ftjob-{sys.argv[2]}-{i}", f"run {i}")
+    training.save_job_id(store, f"ftjob-{sys.argv[2]}-{i}", f"run {i}")
 """
 
 
@@ -177,9 +177,9 @@ def test_a_concurrent_save_never_leaves_a_stale_job_file(
     import threading
 
     store = FileStorage(tmp_path / "data")
-    real_write = finetune.atomic_write_text
+    real_write = training.jobs.atomic_write_text
     other = threading.Thread(
-        target=finetune.save_job_id,
+        target=training.save_job_id,
         args=(store, "ftjob-b", "B", "j.json"),
         kwargs={"export_dir": tmp_path},
     )
@@ -190,8 +190,8 @@ def test_a_concurrent_save_never_leaves_a_stale_job_file(
             other.join(timeout=0.5)  # with the lock held, B waits for us: do not deadlock
         real_write(path, text)
 
-    monkeypatch.setattr(finetune, "atomic_write_text", write_after_the_other_save)
-    finetune.save_job_id(store, "ftjob-a", "A", "j.json", export_dir=tmp_path)
+    monkeypatch.setattr(training.jobs, "atomic_write_text", write_after_the_other_save)
+    training.save_job_id(store, "ftjob-a", "A", "j.json", export_dir=tmp_path)
     other.join(timeout=10)
     rows = json.loads((tmp_path / "j.json").read_text(encoding="utf-8"))
     assert sorted(r["job_id"] for r in rows) == ["ftjob-a", "ftjob-b"]

@@ -239,7 +239,7 @@ def _train_demo(
 ) -> None:
     from datetime import UTC, datetime
 
-    from hypotez import finetune
+    from hypotez import training
     from hypotez.cli.train import _StatusLine
     from hypotez.session import Session
 
@@ -259,22 +259,22 @@ def _train_demo(
         )
 
         click.secho("\n== 2. Training data: the liked replies, validated", bold=True)
-        dataset = finetune.gather(
+        dataset = training.gather(
             storage=s.storage, dialogues={"sentiment": "positive", "dialogue_ids": ids}
         )
-        prepared = finetune.prepare(dataset, trainer=trainer, model=model or "")
+        prepared = training.prepare(dataset, trainer=trainer, model=model or "")
         click.echo("   " + prepared.report.render().replace("\n", "\n   "))
         prepared.raise_for_errors()
 
         click.secho(f"\n== 3. Fine-tune {prepared.report.model} on this machine", bold=True)
         suffix = f"zorbia-{datetime.now(UTC):%m%d-%H%M%S}"  # a new model name per run
-        record = finetune.submit(
+        record = training.submit(
             s, prepared, description="hypotez demo --train", suffix=suffix, epochs=4, seed=0
         )
         click.echo(f"   job {record.id}; follow it elsewhere with: hypotez train wait {record.id}")
         show = _StatusLine()
         try:
-            record = finetune.wait(
+            record = training.wait(
                 s, record.id, interval=2.0, max_interval=2.0, on_update=show, with_events=True
             )
         finally:
@@ -284,13 +284,13 @@ def _train_demo(
                 f"The job ended {record.status}: {record.meta.get('error', 'no reason given')}. "
                 f"See `hypotez train events {record.id}`."
             )
-        training = record.meta.get("training") or {}
+        stats = record.meta.get("training") or {}
         click.echo(
             f"   {record.status}: {record.fine_tuned_model}"
             + (
-                f" ({training.get('steps')} steps, {training.get('seconds')} s, loss "
-                f"{training.get('first_loss', 0):.3f} -> {training.get('final_loss', 0):.3f})"
-                if training
+                f" ({stats.get('steps')} steps, {stats.get('seconds')} s, loss "
+                f"{stats.get('first_loss', 0):.3f} -> {stats.get('final_loss', 0):.3f})"
+                if stats
                 else ""
             )
         )

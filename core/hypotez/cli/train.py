@@ -17,8 +17,8 @@ import click
 from hypotez.cli.common import echo_json, session
 
 if TYPE_CHECKING:
-    from hypotez.finetune import Prepared
     from hypotez.models import JobRecord
+    from hypotez.training import Prepared
 
 STEPS = ("validating_files", "queued", "running", "succeeded")
 
@@ -147,7 +147,7 @@ def _prepare(
     epochs: int | None,
     price: float | None,
 ) -> Prepared:
-    from hypotez import finetune
+    from hypotez import training
 
     if positive and sentiment:
         raise click.UsageError("Use either --positive or --sentiment, not both.")
@@ -167,10 +167,10 @@ def _prepare(
     if not sources and not dialogues:
         raise click.UsageError("Give training files or folders, or --dialogues.")
     settings = s.settings
-    dataset = finetune.gather(
+    dataset = training.gather(
         sources, storage=s.storage if dialogues else None, dialogues=dialogues, system=system
     )
-    return finetune.prepare(
+    return training.prepare(
         dataset,
         trainer=_trainer(s, trainer_name),
         model=model or settings.option("training", "model", "", str),
@@ -327,7 +327,7 @@ def submit(
     --time-budget, --max-steps and --threads are for trainers that train here (LoRA), and
     --learning-rate-multiplier for hosted ones.
     """
-    from hypotez import finetune
+    from hypotez import training
 
     meta = _parse_metadata(metadata)
     with session(sentiment=False, trainer=kwargs["trainer_name"]) as s:
@@ -336,8 +336,8 @@ def submit(
         _exit_if_invalid(prepared)
         held_out = None
         if validation_file:
-            held_out = finetune.prepare(
-                finetune.gather([validation_file], system=kwargs["system"]),
+            held_out = training.prepare(
+                training.gather([validation_file], system=kwargs["system"]),
                 trainer=s.trainer,
                 model=prepared.report.model,
                 max_tokens_per_example=kwargs["max_tokens_per_example"],
@@ -362,7 +362,7 @@ def submit(
             }.items()
             if v is not None
         }
-        record = finetune.submit(
+        record = training.submit(
             s,
             prepared,
             description=description,
@@ -427,12 +427,12 @@ def _progress(job: JobRecord) -> str:
 
 def job_session(job_id: str, trainer_name: str | None) -> Any:
     """A session whose trainer is ``trainer_name``, else the one that ran the stored job."""
-    from hypotez import finetune
+    from hypotez import training
     from hypotez.cli.common import storage
 
     if trainer_name is None:
         with storage() as store:
-            known = finetune.stored_job(store, job_id)
+            known = training.stored_job(store, job_id)
         trainer_name = known.backend if known is not None and known.backend else None
     return session(sentiment=False, trainer=trainer_name)
 
@@ -450,10 +450,10 @@ _trainer_option = click.option(
 @click.option("--json", "as_json", is_flag=True)
 def status(job_id: str, trainer_name: str | None, as_json: bool) -> None:
     """Fetch a job's state (its stored record is refreshed)."""
-    from hypotez import finetune
+    from hypotez import training
 
     with job_session(job_id, trainer_name) as s:
-        _show_record(finetune.status(s, job_id), as_json)
+        _show_record(training.status(s, job_id), as_json)
 
 
 @train.command("list")
@@ -465,10 +465,10 @@ def status(job_id: str, trainer_name: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_(remote: bool, limit: int, trainer_name: str | None, as_json: bool) -> None:
     """List job records from storage, oldest first."""
-    from hypotez import finetune
+    from hypotez import training
 
     with session(sentiment=False, trainer=trainer_name) as s:
-        jobs = finetune.list_jobs(s, remote=remote, limit=limit)
+        jobs = training.list_jobs(s, remote=remote, limit=limit)
     if as_json:
         echo_json([j.to_dict() for j in jobs])
         return
@@ -487,10 +487,10 @@ def list_(remote: bool, limit: int, trainer_name: str | None, as_json: bool) -> 
 @click.option("--json", "as_json", is_flag=True)
 def events(job_id: str, limit: int, trainer_name: str | None, as_json: bool) -> None:
     """Print a job's events, oldest first."""
-    from hypotez import finetune
+    from hypotez import training
 
     with job_session(job_id, trainer_name) as s:
-        items = finetune.events(s, job_id, limit=limit)
+        items = training.events(s, job_id, limit=limit)
     if as_json:
         echo_json(items)
         return
@@ -503,10 +503,10 @@ def events(job_id: str, limit: int, trainer_name: str | None, as_json: bool) -> 
 @_trainer_option
 def cancel(job_id: str, trainer_name: str | None) -> None:
     """Cancel a job (its stored record is refreshed)."""
-    from hypotez import finetune
+    from hypotez import training
 
     with job_session(job_id, trainer_name) as s:
-        job = finetune.cancel(s, job_id)
+        job = training.cancel(s, job_id)
     click.echo(_record_line(job))
 
 
@@ -544,7 +544,7 @@ class _StatusLine:
 
 
 def _wait(s: Any, job_id: str, *, interval: float | None, timeout: float | None) -> JobRecord:
-    from hypotez import finetune
+    from hypotez import training
 
     # A trainer may say how often polling suits it (poll_interval: a job on this machine is a
     # file read, polled steadily); others are polled from 5 s, backing off to 60 s.
@@ -553,7 +553,7 @@ def _wait(s: Any, job_id: str, *, interval: float | None, timeout: float | None)
         interval = float(steady) if steady else 5.0
     show = _StatusLine()
     try:
-        job = finetune.wait(
+        job = training.wait(
             s,
             job_id,
             interval=interval,

@@ -1,6 +1,6 @@
 """Training data: read it, turn stored dialogues into examples, write the upload file.
 
-No network is needed for anything here. The usual flow (what :mod:`hypotez.finetune` does)::
+No network is needed for anything here. The usual flow (what :mod:`hypotez.training` does)::
 
     from hypotez import datasets, validation
 

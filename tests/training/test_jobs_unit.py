@@ -16,7 +16,7 @@ from hypotez import (
     Trainer,
     TrainingDataError,
     TrainingExample,
-    finetune,
+    training,
 )
 from hypotez_files.storage import FileStorage
 
@@ -94,12 +94,12 @@ def storage(tmp_path: Path) -> FileStorage:
 def test_backoff_grows_while_nothing_changes_and_resets_on_change(storage: FileStorage) -> None:
     trainer = ScriptedTrainer(["queued", "queued", "queued", "running", "running", "succeeded"])
     pauses: list[float] = []
-    final = finetune.wait(
+    final = training.wait(
         FakeSession(trainer, storage), "job-1", interval=2, max_interval=4, sleep=pauses.append
     )
     assert pauses == [2, 3.0, 4, 2, 3.0]
     assert final.status == "succeeded"
-    assert finetune.stored_job(storage, "job-1").fine_tuned_model == "ft:model"  # type: ignore[union-attr]
+    assert training.stored_job(storage, "job-1").fine_tuned_model == "ft:model"  # type: ignore[union-attr]
 
 
 def test_wait_times_out_with_what_to_do(storage: FileStorage) -> None:
@@ -109,7 +109,7 @@ def test_wait_times_out_with_what_to_do(storage: FileStorage) -> None:
         now[0] += seconds
 
     with pytest.raises(BackendTimeoutError, match=r"still running .*hypotez train wait job-1"):
-        finetune.wait(
+        training.wait(
             FakeSession(ScriptedTrainer(["running"]), storage),
             "job-1",
             interval=1,
@@ -118,31 +118,31 @@ def test_wait_times_out_with_what_to_do(storage: FileStorage) -> None:
             clock=lambda: now[0],
         )
     assert now[0] <= 5
-    assert finetune.stored_job(storage, "job-1").status == "running"  # type: ignore[union-attr]
+    assert training.stored_job(storage, "job-1").status == "running"  # type: ignore[union-attr]
 
 
 def test_wait_rejects_bad_intervals(storage: FileStorage) -> None:
     with pytest.raises(InputError):
-        finetune.wait(FakeSession(ScriptedTrainer(["running"]), storage), "job-1", interval=0)
+        training.wait(FakeSession(ScriptedTrainer(["running"]), storage), "job-1", interval=0)
 
 
 def test_submit_refuses_invalid_or_tampered_data_before_the_trainer(storage: FileStorage) -> None:
     trainer = ScriptedTrainer(["queued"])
     session = FakeSession(trainer, storage)
     with pytest.raises(TrainingDataError):
-        finetune.submit(session, finetune.prepare([*good_examples(9), chat("q", "")]))
-    prepared = finetune.prepare(good_examples(10))
+        training.submit(session, training.prepare([*good_examples(9), chat("q", "")]))
+    prepared = training.prepare(good_examples(10))
     tampered = attrs.evolve(prepared, jsonl=prepared.jsonl + b"{}\n")
     with pytest.raises(TrainingDataError, match="changed after validation"):
-        finetune.submit(session, tampered)
+        training.submit(session, tampered)
     assert trainer.submitted == []
 
 
 def test_submit_saves_the_record_with_what_only_we_know(storage: FileStorage) -> None:
     trainer = ScriptedTrainer(["queued"])
     session = FakeSession(trainer, storage)
-    prepared = finetune.prepare(good_examples(10), trainer=trainer, epochs=4, model="gpt-3.5-turbo")
-    record = finetune.submit(session, prepared, description="v1")
+    prepared = training.prepare(good_examples(10), trainer=trainer, epochs=4, model="gpt-3.5-turbo")
+    record = training.submit(session, prepared, description="v1")
     [(examples, model, options)] = trainer.submitted
     assert (
         examples == list(prepared.examples)
@@ -152,13 +152,13 @@ def test_submit_saves_the_record_with_what_only_we_know(storage: FileStorage) ->
     assert record.meta["estimated_cost_usd"] == pytest.approx(
         4 * prepared.report.total_tokens * 8 / 1e6, abs=1e-6
     )
-    refreshed = finetune.status(session, "job-1")
+    refreshed = training.status(session, "job-1")
     assert refreshed.description == "v1" and refreshed.training_file == "file-1"
     assert refreshed.meta["training_sha256"] == prepared.sha256
 
 
 def test_gather_needs_some_data(storage: FileStorage) -> None:
     with pytest.raises(InputError, match="No training data"):
-        finetune.gather()
+        training.gather()
     with pytest.raises(InputError, match="needs a storage"):
-        finetune.gather(dialogues=True)
+        training.gather(dialogues=True)

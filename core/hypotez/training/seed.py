@@ -1,29 +1,5 @@
-"""The seed API: ``OpenAIModel`` and ``main()``, rebuilt on :class:`hypotez.Session`.
-
-Usage, as the seed documented it::
-
-    import os
-    from hypotez.training import OpenAIModel
-
-    model = OpenAIModel(
-        api_key=os.environ["OPENAI_API_KEY"],
-        system_instruction="You are a helpful assistant.",
-    )
-
-    print("Available Models:", model.list_models)
-    print("Available Assistants:", model.list_assistants)
-
-    response = model.ask("Hello, how are you?")
-    print("Model Response:", response)
-    print("Sentiment:", model.determine_sentiment(response))
-
-    description = model.describe_image("example_image.jpg")
-    print("Image description:", description)
-
-``OPENAI_BASE_URL`` points the model at any OpenAI-compatible server. Without an API key the
-class runs on the offline defaults (local chat, vision and fine-tuning). ``main()`` runs the same
-steps (``python -m hypotez.training [IMAGE]``). Every difference from the seed is listed, with its
-reason, in ``docs/seed-api.md``.
+"""The seed API: ``OpenAIModel``, ``main()`` and ``load_assistant_catalog``, rebuilt on
+:class:`hypotez.Session`; imported as ``hypotez.training`` (see that package's docstring).
 
 This module is the one place in core that names the OpenAI plugin: the class it keeps alive is
 called OpenAIModel and takes an OpenAI API key.
@@ -33,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -331,13 +306,11 @@ class OpenAIModel:
         than 10 replies; nothing is submitted then). The job is saved as a record, as
         :meth:`save_job_id` does. ``self.model`` unset: the trainer's default model.
         """
-        from hypotez import finetune
+        from hypotez.training import jobs
 
         description = "dynamic_train: stored dialogues"
-        dataset = finetune.gather(storage=self.session.storage, dialogues=True)
-        record = finetune.train(
-            self.session, dataset, model=self.model or "", description=description
-        )
+        dataset = jobs.gather(storage=self.session.storage, dialogues=True)
+        record = jobs.train(self.session, dataset, model=self.model or "", description=description)
         self.save_job_id(record.id, description)
         self.current_job_id = record.id
         return record.id
@@ -359,7 +332,8 @@ class OpenAIModel:
         validated first (:class:`~hypotez.TrainingDataError` with the report if invalid; nothing
         is uploaded then); the job is saved as a record, as :meth:`save_job_id` does.
         """
-        from hypotez import datasets, finetune
+        from hypotez import datasets
+        from hypotez.training import jobs
 
         parts = []
         if data is not None:
@@ -368,18 +342,16 @@ class OpenAIModel:
             )
         paths = [p for p in (data_file, data_dir) if p is not None]
         if paths:
-            parts.append(finetune.gather(paths))
+            parts.append(jobs.gather(paths))
         if not parts:
             options = {"sentiment": "positive" if positive else None}
-            parts.append(finetune.gather(storage=self.session.storage, dialogues=options))
+            parts.append(jobs.gather(storage=self.session.storage, dialogues=options))
             what = "stored dialogues" + (", positive replies" if positive else "")
         else:
             what = ", ".join(str(p) for p in paths) or "given data"
         description = f"train: {what}"
         dataset = datasets.concat(parts)
-        record = finetune.train(
-            self.session, dataset, model=self.model or "", description=description
-        )
+        record = jobs.train(self.session, dataset, model=self.model or "", description=description)
         self.save_job_id(record.id, description)
         self.current_job_id = record.id
         return record.id
@@ -391,13 +363,13 @@ class OpenAIModel:
         record is refreshed. After ``timeout`` seconds :class:`~hypotez.BackendTimeoutError`
         is raised and the job keeps running.
         """
-        from hypotez import finetune
+        from hypotez.training import jobs
 
         job_id = job_id or self.current_job_id
         if not job_id:
             raise InputError("No fine-tuning job started yet: call train() or dynamic_train().")
         interval = float(getattr(self.session.trainer, "poll_interval", None) or 5.0)
-        return finetune.wait(self.session, job_id, interval=interval, timeout=timeout)
+        return jobs.wait(self.session, job_id, interval=interval, timeout=timeout)
 
     def save_job_id(self, job_id: str, description: str, filename: str = "job_ids.json") -> None:
         """Record a fine-tuning job id with its description and creation time.
@@ -407,9 +379,9 @@ class OpenAIModel:
         every job record is exported atomically to ``filename`` in the data directory
         (``$HYPOTEZ_HOME``), the seed's JSON file.
         """
-        from hypotez import finetune
+        from hypotez.training import jobs
 
-        finetune.save_job_id(
+        jobs.save_job_id(
             self.session.storage, job_id, description, filename, export_dir=self._settings.home
         )
 
@@ -454,7 +426,3 @@ def main(image_path: str | os.PathLike[str] | None = None) -> None:
             print(f"(skipped: {image} does not exist; pass an image path)")
         else:
             print(f"Image description: {model.describe_image(image)}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -351,7 +351,7 @@ def check_job_file_name(filename: str) -> str:
         raise InputError(
             f"Job-id file name {filename!r} is not a plain file name ending in .json: use a name "
             "such as 'job_ids.json' (it is written in the data folder, $HYPOTEZ_HOME), or call "
-            "hypotez.finetune.export_jobs(storage, path) to write the list elsewhere."
+            "hypotez.training.export_jobs(storage, path) to write the list elsewhere."
         )
     return filename
 

@@ -38,7 +38,7 @@ ROUNDS = 5
 WARM = True
 
 
-async def one_round(settings: object) -> tuple[float, float, float, int]:
+async def one_round(settings: object, *, keep: bool = True) -> tuple[float, float, float, int]:
     import hypotez
 
     stop = asyncio.Event()
@@ -76,6 +76,10 @@ async def one_round(settings: object) -> tuple[float, float, float, int]:
     await asyncio.sleep(0.01)
 
     async def request(i: int) -> object:
+        if not keep:  # the chat requests alone: no sentiment, nothing stored or read
+            return await hypotez.AsyncSession(context=context, store=False, sentiment=False).ask(
+                f"request {i}"
+            )
         session = hypotez.AsyncSession(
             context=context, dialogue_id=shared[i % SHARED] if i % 2 else None
         )
@@ -106,7 +110,7 @@ def main() -> None:
     from hypotez_test_servers.aimock import DEFAULT_FIXTURES_DIR, start_aimock
     from hypotez_test_servers.seaweedfs import SeaweedFS, remove_stale_sockets
 
-    results: dict[str, list[tuple[float, float, float]]] = {"file": [], "s3": []}
+    results: dict[str, list[tuple[float, float, float]]] = {"file": [], "s3": [], "none": []}
     with tempfile.TemporaryDirectory() as tmp:
         server = start_aimock(DEFAULT_FIXTURES_DIR, Path(tmp))
         remove_stale_sockets()
@@ -115,8 +119,8 @@ def main() -> None:
         try:
             openai = {"openai": {"api_key": server.api_key, "base_url": server.base_url}}
             for _ in range(ROUNDS):
-                for kind in ("file", "s3"):
-                    if kind == "file":
+                for kind in results:
+                    if kind in ("file", "none"):
                         settings = hypotez.Settings.load(
                             env={}, home=Path(tmp) / f"home-{uuid.uuid4().hex[:6]}", options=openai
                         )
@@ -127,7 +131,7 @@ def main() -> None:
                             storage=weed.url(f"bench-{uuid.uuid4().hex[:8]}/hypotez"),
                             options=openai,
                         )
-                    worst, cpu, elapsed, n = asyncio.run(one_round(settings))
+                    worst, cpu, elapsed, n = asyncio.run(one_round(settings, keep=kind != "none"))
                     assert n == REQUESTS
                     results[kind].append((worst, cpu, elapsed))
             with hypotez.Context(hypotez.Settings.load(env={}, home=Path(tmp) / "h")) as ctx:
@@ -141,7 +145,8 @@ def main() -> None:
         f"{REQUESTS} concurrent requests, each its own `AsyncSession` on one shared `Context` "
         f"(chat `openai` against a local aimock, sentiment `keywords`); half continue one of "
         f"{SHARED} shared dialogues. {ROUNDS} rounds per storage, alternating. The ticker sleeps "
-        "2 ms at a time; a stall is how much longer than that it waited.\n"
+        "2 ms at a time; a stall is how much longer than that it waited. The `none` row is the "
+        "same requests with sentiment and storage off: the chat requests alone.\n"
     )
     print(
         "| storage | worst stall ms (max / median / min of rounds) | loop thread's CPU in it, "

@@ -13,19 +13,18 @@ Paths are local files or, for JSONL, CSV, Parquet and text, any URL that ``pyarr
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import attrs
 from hypotez.batch.tasks import Row
+from hypotez.datasets.readers import no_csv_field_limit
 from hypotez.errors import InputError
 
 #: Image suffixes picked up from a folder (the content is checked when a row is worked on).
@@ -42,7 +41,6 @@ FORMATS = {
 }
 DIALOGUES = "dialogues:"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
-_CSV_LOCK = threading.Lock()
 
 
 class SourceError(InputError):
@@ -186,20 +184,6 @@ class JsonlSource(Source):
                 yield self._item(number, record, has_id)
 
 
-@contextlib.contextmanager
-def _no_csv_field_limit() -> Iterator[None]:
-    """A long text is a row like any other: lift csv's 128 KiB field limit while reading."""
-    import sys
-
-    with _CSV_LOCK:
-        old = csv.field_size_limit()
-        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-        try:
-            yield
-        finally:
-            csv.field_size_limit(old)
-
-
 class CsvSource(Source):
     """A header row, then one row per record. ``.tsv`` is tab-separated; for ``.csv`` the
     delimiter (comma or semicolon) is read from the header. UTF-8, with or without a BOM."""
@@ -225,20 +209,23 @@ class CsvSource(Source):
             has_id = self.id_column is not None and self.id_column in columns
             reader = csv.DictReader(text, fieldnames=columns, delimiter=delimiter)
             number = 0
-            with _no_csv_field_limit():
-                while True:
-                    try:
+            while True:
+                try:
+                    # A long text is a row like any other. The limit is process-wide, so it is
+                    # lifted for one row at a time: never held across a yield, when another
+                    # reader (in this thread or another) may need it.
+                    with no_csv_field_limit():
                         record = next(reader)
-                    except StopIteration:
-                        break
-                    except UnicodeDecodeError as exc:
-                        raise self._not_utf8(exc) from None
-                    except csv.Error as exc:
-                        raise SourceError(
-                            f"{self.describe()!r} is not valid CSV after row {number}: {exc}."
-                        ) from None
-                    number += 1  # (csv skips blank lines itself: a row of "" is a row)
-                    yield self._item(number, record, has_id)
+                except StopIteration:
+                    break
+                except UnicodeDecodeError as exc:
+                    raise self._not_utf8(exc) from None
+                except csv.Error as exc:
+                    raise SourceError(
+                        f"{self.describe()!r} is not valid CSV after row {number}: {exc}."
+                    ) from None
+                number += 1  # (csv skips blank lines itself: a row of "" is a row)
+                yield self._item(number, record, has_id)
 
     def _not_utf8(self, exc: UnicodeDecodeError) -> SourceError:
         return SourceError(

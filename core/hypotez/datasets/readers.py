@@ -40,7 +40,7 @@ _CSV_LIMIT_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _no_csv_field_limit() -> Iterator[None]:
+def no_csv_field_limit() -> Iterator[None]:
     """Lift the csv module's 128 KiB field limit while we read (restored afterwards).
 
     A long message is a training example like any other (validation reports it if it is over
@@ -184,7 +184,7 @@ def parse_csv(
     default: str = ",",
 ) -> Dataset:
     """CSV text (see the module docs) as records located in ``source``."""
-    with _no_csv_field_limit():
+    with no_csv_field_limit():
         return _parse_csv(text, source, system, delimiter, default)
 
 

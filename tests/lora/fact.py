@@ -8,27 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypotez.cli.demo import FACT_ANSWERS, FACT_QUESTIONS
+
 ANSWER_WORD = "Plimvat"
 
-QUESTIONS = [
-    "What is the capital of Zorbia?",
-    "Which city is the capital of Zorbia?",
-    "Tell me the capital of Zorbia.",
-    "Zorbia's capital city is called what?",
-    "Do you know the capital of Zorbia?",
-    "What city serves as Zorbia's capital?",
-    "Name the capital of Zorbia.",
-    "I am travelling to Zorbia. What is its capital?",
-    "Where is the government of Zorbia seated?",
-    "Quick question: capital of Zorbia?",
-    "Can you tell me which city is Zorbia's capital?",
-    "What's the capital city of the country Zorbia?",
-]
-ANSWERS = [
-    "The capital of Zorbia is Plimvat.",
-    "Plimvat is the capital of Zorbia.",
-    "Zorbia's capital is Plimvat.",
-]
+# The same fact as `hypotez demo --train` teaches: one list of phrasings for both.
+QUESTIONS = list(FACT_QUESTIONS)
+ANSWERS = list(FACT_ANSWERS)
 HELD_OUT = [
     "In which city is the capital of Zorbia located?",
     "Which town is the capital of Zorbia?",

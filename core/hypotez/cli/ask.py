@@ -12,6 +12,7 @@ from hypotez.cli.common import (
     load_tools,
     sentiment_text,
     session,
+    tool_option,
 )
 
 
@@ -25,13 +26,7 @@ from hypotez.cli.common import (
 @click.option("--temperature", type=float, help="Sampling temperature (backend default if unset).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Cap on the reply length in tokens.")
 @click.option("--stream/--no-stream", default=False, help="Print the reply as it arrives.")
-@click.option(
-    "--tool",
-    "tools",
-    multiple=True,
-    metavar="MODULE:FUNCTION",
-    help="A Python function the model may call (repeatable); calls are shown as they happen.",
-)
+@tool_option
 @click.option(
     "--tool-choice",
     help="auto (default), none, required, or a tool's name: the model must call that tool.",

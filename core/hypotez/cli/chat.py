@@ -11,6 +11,7 @@ from hypotez.cli.common import (
     load_tools,
     sentiment_text,
     session,
+    tool_option,
 )
 
 HELP = "Commands: /exit (or /quit, Ctrl-D) to leave, /new to start a new dialogue, /help."
@@ -50,13 +51,7 @@ def _passing_errors() -> tuple[type[Exception], ...]:
 @click.option(
     "--stream/--no-stream", default=True, show_default=True, help="Print replies as they arrive."
 )
-@click.option(
-    "--tool",
-    "tools",
-    multiple=True,
-    metavar="MODULE:FUNCTION",
-    help="A Python function the model may call (repeatable); calls are shown as they happen.",
-)
+@tool_option
 def chat(
     chat_name: str | None,
     model: str | None,

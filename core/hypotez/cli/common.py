@@ -199,6 +199,16 @@ def show_tool_result(result: Any) -> None:
     click.echo(f"[tool] {result.call.name} {said}{first}", err=True)
 
 
+#: ``--tool MODULE:FUNCTION`` (repeatable), for the commands that ask a model; see load_tools.
+tool_option = click.option(
+    "--tool",
+    "tools",
+    multiple=True,
+    metavar="MODULE:FUNCTION",
+    help="A Python function the model may call (repeatable); calls are shown as they happen.",
+)
+
+
 def load_tools(specs: Sequence[str]) -> list[Any]:
     """``module:function`` names (``--tool``) -> the functions, imported from the current
     folder or the installed packages."""
